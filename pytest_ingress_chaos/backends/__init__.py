@@ -1,0 +1,1 @@
+"""Backends provision the sample service behind an ingress and carry out chaos on it."""

@@ -1,0 +1,5 @@
+"""``python -m pytest_ingress_chaos.backends.sim``: the simulator process (see server.py)."""
+
+from .server import main
+
+main()

@@ -1,0 +1,268 @@
+"""The simulated AWS Application Load Balancer: one listener, one target group.
+
+Target type ``ip`` registers pod addresses; the AWS Load Balancer Controller does that from the
+endpoints after a lag (``registration_lag``/``deregistration_lag``), so for about ten seconds
+after a pod dies the ALB keeps sending to its address. Target type ``instance`` registers every
+node's NodePort once; kube-proxy on the node picks a ready pod, so a dead pod is routed around
+as soon as kube-proxy syncs.
+
+The ALB routes each request round robin to a healthy target, fails open to every registered
+target when none is healthy, and answers for itself as an ALB does: 503 with no registered
+target, 502 when the target refuses or resets, 504 when no connection is made within the
+connect timeout or no response comes within the idle timeout. Each request uses a new connection
+to its target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from . import http11
+from .cluster import LOOPBACK, Emit, Pod
+from .timings import SimTimings
+
+# Target states, as DescribeTargetHealth names them.
+INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "draining"
+
+_REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+
+
+@dataclass(eq=False)
+class Target:
+    name: str  # the pod or node behind it
+    host: str
+    port: int
+    state: str = INITIAL
+    passes: int = 0  # consecutive passed health checks
+    failures: int = 0  # consecutive failed health checks
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port} ({self.name})"
+
+
+class TargetGroup:
+    def __init__(self, timings: SimTimings, emit: Emit, health_check_path: str = "/") -> None:
+        self.timings = timings
+        self.emit = emit
+        self.health_check_path = health_check_path
+        self.targets: dict[tuple[str, int], Target] = {}
+        self._next = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- membership ---------------------------------------------------------------------
+
+    def register(self, target: Target, *, steady: bool = False) -> None:
+        """Add a target. ``steady`` starts it healthy: the state of an ingress that has been
+        serving for a while, which is where every test starts."""
+        key = (target.host, target.port)
+        if key in self.targets and self.targets[key].state != DRAINING:
+            return
+        target.state = HEALTHY if steady else INITIAL
+        self.targets[key] = target
+        self.emit("alb", "target.registered", target.name,
+                  f"target {target.label} registered ({target.state})")
+        self._start(self._health_checks(target, first_now=not steady))
+
+    def deregister(self, key: tuple[str, int]) -> None:
+        target = self.targets.get(key)
+        if target is None or target.state == DRAINING:
+            return
+        target.state = DRAINING
+        delay = self.timings.deregistration_delay
+        self.emit("alb", "target.draining", target.name,
+                  f"target {target.label} deregistered: draining for {delay:g}s, "
+                  "no new requests")
+        self._start(self._remove_after_draining(key, target))
+
+    async def _remove_after_draining(self, key: tuple[str, int], target: Target) -> None:
+        await asyncio.sleep(self.timings.wall(self.timings.deregistration_delay))
+        if self.targets.get(key) is target:
+            del self.targets[key]
+            self.emit("alb", "target.removed", target.name, f"target {target.label} removed")
+
+    def _start(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def pick(self) -> Target | None:
+        """Round robin over healthy targets; fail open to all registered ones when none is."""
+        live = [t for t in self.targets.values() if t.state != DRAINING]
+        candidates = [t for t in live if t.state == HEALTHY] or live
+        if not candidates:
+            return None
+        self._next += 1
+        return candidates[self._next % len(candidates)]
+
+    # --- health checks --------------------------------------------------------------------
+
+    async def _health_checks(self, target: Target, *, first_now: bool) -> None:
+        interval = self.timings.wall(self.timings.health_check_interval)
+        if not first_now:
+            await asyncio.sleep(interval)
+        while target.state != DRAINING and (target.host, target.port) in self.targets:
+            passed = await self._check(target)
+            self._record_check(target, passed)
+            await asyncio.sleep(interval)
+
+    async def _check(self, target: Target) -> bool:
+        timeout = self.timings.wall(self.timings.health_check_timeout)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(target.host, target.port), timeout)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        try:
+            writer.write(f"GET {self.health_check_path} HTTP/1.1\r\nHost: {LOOPBACK}\r\n"
+                         "User-Agent: ELB-HealthChecker/2.0\r\nConnection: close\r\n\r\n"
+                         .encode())
+            status = await asyncio.wait_for(reader.readline(), timeout)
+            return status.split(b" ")[1:2] == [b"200"]
+        except (OSError, asyncio.TimeoutError):
+            return False
+        finally:
+            writer.close()
+
+    def _record_check(self, target: Target, passed: bool) -> None:
+        if target.state == DRAINING:
+            return
+        if passed:
+            target.passes, target.failures = target.passes + 1, 0
+            # alb-facts: a new target needs one passing check to leave "initial".
+            needed = 1 if target.state == INITIAL else self.timings.healthy_threshold
+            new_state = HEALTHY if target.passes >= needed else target.state
+        else:
+            target.passes, target.failures = 0, target.failures + 1
+            failing = target.failures >= self.timings.unhealthy_threshold
+            new_state = UNHEALTHY if failing else target.state
+        if new_state != target.state:
+            target.state = new_state
+            self.emit("alb", f"target.{new_state}", target.name,
+                      f"target {target.label} is {new_state} (health check)")
+
+
+class IpTargetController:
+    """The AWS Load Balancer Controller in ip mode: mirrors ready endpoints into the target
+    group after the registration/deregistration lag."""
+
+    def __init__(self, group: TargetGroup, timings: SimTimings) -> None:
+        self.group = group
+        self.timings = timings
+
+    def sync_now(self, ready: list[Pod]) -> None:
+        for pod in ready:
+            self.group.register(Target(pod.name, *pod.address), steady=True)
+
+    def on_endpoints(self, ready: list[Pod]) -> None:
+        loop = asyncio.get_running_loop()
+        wanted = {pod.address: pod for pod in ready}
+        registered = {key for key, t in self.group.targets.items() if t.state != DRAINING}
+        for key in registered - wanted.keys():
+            loop.call_later(self.timings.wall(self.timings.deregistration_lag),
+                            self._deregister_if_still_gone, key)
+        for key in wanted.keys() - registered:
+            pod = wanted[key]
+            loop.call_later(self.timings.wall(self.timings.registration_lag),
+                            self.group.register, Target(pod.name, *pod.address))
+
+    def _deregister_if_still_gone(self, key: tuple[str, int]) -> None:
+        self.group.deregister(key)
+
+
+class ALBListener:
+    """The ALB's HTTP listener: a reverse proxy in front of the target group."""
+
+    def __init__(self, group: TargetGroup, timings: SimTimings) -> None:
+        self.group = group
+        self.timings = timings
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0,
+                                                  limit=http11.MAX_HEAD)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                try:
+                    request = await http11.read_head(reader)
+                    body = await http11.read_body(reader, request, until_eof=False)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                        http11.HTTPParseError, ConnectionError, ValueError):
+                    return
+                response = await self._forward(request, body)
+                keep_alive = not request.wants_close()
+                response_headers = [*response[1], ("connection",
+                                                   "keep-alive" if keep_alive else "close")]
+                writer.write(http11.encode(response[0], response_headers, response[2]))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except ConnectionError:
+            return
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _forward(self, request: http11.Head, body: bytes
+                       ) -> tuple[str, list[tuple[str, str]], bytes]:
+        target = self.group.pick()
+        if target is None:
+            return _alb_error(503)
+        timings = self.timings
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(target.host, target.port),
+                timings.wall(timings.connect_timeout))
+        except asyncio.TimeoutError:
+            return _alb_error(504)
+        except OSError:
+            return _alb_error(502)  # refused or reset while connecting
+        try:
+            headers = [(k, v) for k, v in request.headers if k not in http11.HOP_BY_HOP]
+            headers += [("x-forwarded-for", LOOPBACK), ("x-forwarded-proto", "http"),
+                        ("connection", "close")]
+            up_writer.write(http11.encode(request.start_line, headers, body))
+            idle = timings.wall(timings.idle_timeout)
+            response = await asyncio.wait_for(http11.read_head(up_reader), idle)
+            response_body = await asyncio.wait_for(
+                http11.read_body(up_reader, response, until_eof=True), idle)
+        except asyncio.TimeoutError:
+            return _alb_error(504)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                http11.HTTPParseError, ValueError):
+            return _alb_error(502)  # the target reset or closed before a full response
+        finally:
+            up_writer.close()
+        kept = [(k, v) for k, v in response.headers if k not in http11.HOP_BY_HOP]
+        return response.start_line, kept, response_body
+
+
+def _alb_error(status: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    reason = _REASONS[status]
+    body = (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n").encode()
+    return (f"HTTP/1.1 {status} {reason}",
+            [("server", "awselb/2.0"), ("content-type", "text/html")], body)

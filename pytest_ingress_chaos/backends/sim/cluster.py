@@ -1,0 +1,275 @@
+"""The simulated cluster's control plane: pods as real processes, a replica controller,
+endpoints, and the kubelet's pod termination sequence.
+
+A pod is a ``sampleapp.py`` process serving on its own loopback port (its "pod IP"). Deleting a
+pod runs what Kubernetes runs: the pod leaves the endpoints at once, the ReplicaSet creates a
+replacement, and the kubelet, a moment later, runs the preStop sleep, sends SIGTERM, waits for
+the rest of the grace period and sends SIGKILL. Once the process is gone its address refuses
+connections for a short while and then, like a released pod IP, answers nothing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import string
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .timings import SimTimings
+
+SAMPLEAPP = Path(__file__).resolve().parents[2] / "sampleapp.py"
+LOOPBACK = "127.0.0.1"
+
+Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
+EndpointWatcher = Callable[[list["Pod"]], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSpec:
+    """The sample service's Deployment, as the simulator needs it."""
+
+    replicas: int = 3
+    nodes: int = 3
+    prestop_sleep: float = 0.0
+    grace_period: float = 30.0
+    on_sigterm: str = "exit"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeploymentSpec:
+        return cls(**data)
+
+
+@dataclass(eq=False)
+class Pod:
+    name: str
+    node: str
+    port: int
+    process: asyncio.subprocess.Process
+    ready: bool = False
+    terminating: bool = False
+    exit_code: int | None = None
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (LOOPBACK, self.port)
+
+    @property
+    def phase(self) -> str:
+        if self.exit_code is not None:
+            return "Terminated" if self.terminating else "Failed"
+        return "Terminating" if self.terminating else "Running"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "node": self.node, "address": f"{LOOPBACK}:{self.port}",
+                "phase": self.phase, "ready": self.ready}
+
+
+class Cluster:
+    """Nodes, pods and the controllers that keep ``spec.replicas`` of them serving."""
+
+    def __init__(self, spec: DeploymentSpec, timings: SimTimings, emit: Emit,
+                 rng: random.Random) -> None:
+        self.spec = spec
+        self.timings = timings
+        self.emit = emit
+        self.rng = rng
+        self.node_names = [f"node-{i + 1}" for i in range(spec.nodes)]
+        self.pods: dict[str, Pod] = {}
+        self.endpoint_watchers: list[EndpointWatcher] = []
+        self._starting: list[str] = []  # nodes of pods being created, not yet in self.pods
+        self._blackholes: list[socket.socket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the replicas and wait until every one of them answers."""
+        await asyncio.gather(*(self._create_pod() for _ in range(self.spec.replicas)))
+        self._publish_endpoints()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for pod in self.pods.values():
+            if pod.exit_code is None:
+                with contextlib.suppress(ProcessLookupError):
+                    pod.process.kill()
+                await pod.process.wait()
+        for sock in self._blackholes:
+            sock.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- pods -----------------------------------------------------------------------------
+
+    def ready_pods(self) -> list[Pod]:
+        return [pod for pod in self.pods.values() if pod.ready and not pod.terminating]
+
+    def _pick_node(self) -> str:
+        load = {name: self._starting.count(name) for name in self.node_names}
+        for pod in self.pods.values():
+            if pod.exit_code is None:
+                load[pod.node] += 1
+        return min(self.node_names, key=lambda name: load[name])
+
+    def _new_name(self) -> str:
+        alphabet = string.ascii_lowercase + string.digits
+        while True:
+            name = "kubia-" + "".join(self.rng.choice(alphabet) for _ in range(5))
+            if name not in self.pods:
+                return name
+
+    async def _create_pod(self) -> Pod:
+        name, node = self._new_name(), self._pick_node()
+        # The simulator binds the pod's address itself and hands the socket to the process,
+        # so the address is known (and connections queue) before the app has started.
+        listener = socket.create_server((LOOPBACK, 0), backlog=128)
+        self._starting.append(node)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, str(SAMPLEAPP), "--fd", str(listener.fileno()), "--name", name,
+                "--on-sigterm", self.spec.on_sigterm, "--exit-on-stdin-eof",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                pass_fds=(listener.fileno(),),
+            )
+            port = listener.getsockname()[1]
+        finally:
+            listener.close()  # the pod process owns the socket now
+            self._starting.remove(node)
+        pod = Pod(name=name, node=node, port=port, process=process)
+        self.pods[name] = pod
+        self.emit("cluster", "pod.created", name,
+                  f"pod {name} created on {node}, serving at {LOOPBACK}:{port}")
+        self._spawn(self._watch_exit(pod))
+        await self._wait_until_serving(pod)
+        if not pod.terminating and pod.exit_code is None:
+            pod.ready = True
+            self.emit("cluster", "pod.ready", name, f"pod {name} is Ready")
+        return pod
+
+    async def _wait_until_serving(self, pod: Pod) -> None:
+        """The readiness probe: ready once the app answers an HTTP request."""
+        for _ in range(200):
+            if pod.exit_code is not None:
+                return
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(*pod.address), 1.0)
+                writer.write(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+                status = await asyncio.wait_for(reader.readline(), 1.0)
+                writer.close()
+                if status.startswith(b"HTTP/1.1 200"):
+                    return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"pod {pod.name} did not answer its readiness probe within 10 s")
+
+    async def _watch_exit(self, pod: Pod) -> None:
+        pod.exit_code = await pod.process.wait()
+        pod.exited.set()
+        if not pod.terminating and not self._closed:
+            pod.ready = False
+            self.emit("cluster", "pod.crashed", pod.name,
+                      f"pod {pod.name} exited on its own (code {pod.exit_code})")
+            self._publish_endpoints()
+
+    # --- deletion: the termination sequence ---------------------------------------------------
+
+    def delete_pod(self, name: str, grace_period: float | None, force: bool) -> None:
+        pod = self.pods.get(name)
+        if pod is None or pod.terminating:
+            state = "unknown" if pod is None else "already terminating"
+            raise ValueError(f"pod {name} is {state}; pods: {', '.join(sorted(self.pods))}")
+        grace = self.spec.grace_period if grace_period is None else grace_period
+        force = force or grace == 0
+        pod.terminating = True
+        pod.ready = False
+        how = "force, grace 0s" if force else f"grace {grace:g}s"
+        self.emit("cluster", "pod.deleted", name, f"pod {name} deleted ({how})")
+        self._publish_endpoints()
+        self._spawn(self._replace())
+        self._spawn(self._terminate(pod, grace, force))
+
+    async def _replace(self) -> None:
+        """The ReplicaSet: terminating pods do not count toward the desired replicas."""
+        running = [pod for pod in self.pods.values() if not pod.terminating]
+        if len(running) < self.spec.replicas:
+            await self._create_pod()
+            self._publish_endpoints()
+
+    async def _terminate(self, pod: Pod, grace: float, force: bool) -> None:
+        wall = self.timings.wall
+        if force:
+            self._signal(pod, signal.SIGKILL, "SIGKILL (forced deletion)")
+        else:
+            await asyncio.sleep(wall(self.timings.kubelet_lag))
+            prestop = min(self.spec.prestop_sleep, grace)
+            if prestop > 0:
+                self.emit("cluster", "pod.prestop", pod.name,
+                          f"pod {pod.name}: preStop sleep {prestop:g}s")
+                await asyncio.sleep(wall(prestop))
+            # Kubernetes grants 2 s more when preStop used up the whole grace period.
+            remaining = grace - prestop if prestop < grace else 2.0
+            self._signal(pod, signal.SIGTERM, f"SIGTERM ({self.spec.on_sigterm} on SIGTERM)")
+            try:
+                await asyncio.wait_for(pod.exited.wait(), wall(remaining))
+            except asyncio.TimeoutError:
+                self._signal(pod, signal.SIGKILL, f"SIGKILL after the {grace:g}s grace period")
+        await pod.exited.wait()
+        self.emit("cluster", "pod.exited", pod.name,
+                  f"pod {pod.name}: process exited ({_describe_exit(pod.exit_code)})")
+        await self._release_address(pod)
+
+    def _signal(self, pod: Pod, signum: int, what: str) -> None:
+        if pod.exit_code is None:
+            with contextlib.suppress(ProcessLookupError):
+                pod.process.send_signal(signum)
+            self.emit("cluster", "pod.signal", pod.name, f"pod {pod.name}: {what}")
+
+    async def _release_address(self, pod: Pod) -> None:
+        """Refuse for a moment (nothing listens), then blackhole: a socket with backlog 0 that
+        never accepts lets one connection in and every later one time out."""
+        await asyncio.sleep(self.timings.wall(self.timings.address_refuse))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(pod.address)
+            sock.listen(0)
+        except OSError as exc:
+            sock.close()
+            self.emit("cluster", "address.kept", pod.name,
+                      f"address {LOOPBACK}:{pod.port} of {pod.name} could not be blackholed "
+                      f"({exc.strerror}); it keeps refusing")
+            return
+        self._blackholes.append(sock)
+        self.emit("cluster", "address.released", pod.name,
+                  f"address {LOOPBACK}:{pod.port} of {pod.name} released: connects now time out")
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    def _publish_endpoints(self) -> None:
+        ready = self.ready_pods()
+        names = ", ".join(pod.name for pod in ready) or "none"
+        self.emit("cluster", "endpoints.updated", "kubia",
+                  f"endpoints: {len(ready)} ready ({names})")
+        for watcher in self.endpoint_watchers:
+            watcher(list(ready))
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"

@@ -1,0 +1,201 @@
+"""The simulator process: services on request, events as they happen, over stdin/stdout.
+
+Protocol, one JSON object per line. Requests on stdin: ``{"id": 1, "op": "create_service",
+"args": {...}}``. Replies on stdout: ``{"type": "reply", "id": 1, "ok": true, "result": ...}``
+or ``{"type": "reply", "id": 1, "ok": false, "error": "..."}``. Events on stdout, whenever
+they happen: ``{"type": "event", "service": "s1", "t": <time.monotonic()>, "source": ...,
+"kind": ..., "subject": ..., "message": ...}``.
+
+The process ends, stopping every pod it started, when stdin closes (its parent went away),
+on ``{"op": "shutdown"}``, or on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import resource
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .alb import ALBListener, IpTargetController, Target, TargetGroup
+from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod
+from .kubeproxy import KubeProxy
+from .timings import SimTimings
+
+
+class SimService:
+    """One Deployment + Service + Ingress: a cluster, its kube-proxies and an ALB."""
+
+    def __init__(self, mode: str, deployment: DeploymentSpec, timings: SimTimings, seed: int,
+                 emit: Emit) -> None:
+        self.mode = mode
+        self.timings = timings
+        self.emit = emit
+        rng = random.Random(seed)
+        self.cluster = Cluster(deployment, timings, emit, rng)
+        self.proxies = [KubeProxy(node, rng, timings.wall(timings.connect_timeout))
+                        for node in self.cluster.node_names]
+        self.group = TargetGroup(timings, emit)
+        self.listener = ALBListener(self.group, timings)
+        self.url = ""
+
+    async def start(self) -> None:
+        cluster, timings = self.cluster, self.timings
+        node_ports = [await proxy.start() for proxy in self.proxies] if \
+            self.mode == "instance" else []
+        await cluster.start()
+        # Steady state first (every test starts from an ingress that has been serving), then
+        # the controllers that react to changes, each with its own lag.
+        ready = cluster.ready_pods()
+        if self.mode == "ip":
+            controller = IpTargetController(self.group, timings)
+            controller.sync_now(ready)
+            cluster.endpoint_watchers.append(controller.on_endpoints)
+        else:
+            for proxy in self.proxies:
+                proxy.sync(ready)
+            for node, port in zip(cluster.node_names, node_ports):
+                self.group.register(Target(node, LOOPBACK, port), steady=True)
+            cluster.endpoint_watchers.append(self._sync_proxies_later)
+        port = await self.listener.start()
+        self.url = f"http://{LOOPBACK}:{port}"
+        self.emit("alb", "alb.ready", "alb",
+                  f"ALB listening at {self.url}, target type {self.mode}")
+
+    def _sync_proxies_later(self, ready: list[Pod]) -> None:
+        asyncio.get_running_loop().call_later(
+            self.timings.wall(self.timings.kube_proxy_lag), self._sync_proxies, ready)
+
+    def _sync_proxies(self, ready: list[Pod]) -> None:
+        for proxy in self.proxies:
+            proxy.sync(ready)
+        names = ", ".join(pod.name for pod in ready) or "none"
+        self.emit("kube-proxy", "kube-proxy.synced", "kube-proxy",
+                  f"kube-proxy on {len(self.proxies)} nodes now forwards to: {names}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.url, "mode": self.mode,
+                "pods": [pod.to_json() for pod in self.cluster.pods.values()]}
+
+    async def close(self) -> None:
+        await self.listener.close()
+        await self.group.close()
+        for proxy in self.proxies:
+            await proxy.close()
+        await self.cluster.close()
+
+
+class SimServer:
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self.write = write
+        self.services: dict[str, SimService] = {}
+        self.stopping = asyncio.Event()
+
+    def _emitter(self, service_id: str) -> Emit:
+        def emit(source: str, kind: str, subject: str, message: str) -> None:
+            self.write({"type": "event", "service": service_id, "t": time.monotonic(),
+                        "source": source, "kind": kind, "subject": subject,
+                        "message": message})
+
+        return emit
+
+    async def create_service(self, service_id: str, mode: str, deployment: dict[str, Any],
+                             timings: dict[str, Any], seed: int) -> dict[str, Any]:
+        if service_id in self.services:
+            raise ValueError(f"service {service_id!r} exists already")
+        service = SimService(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
+                             seed, self._emitter(service_id))
+        self.services[service_id] = service
+        try:
+            await service.start()
+        except BaseException:
+            del self.services[service_id]
+            await service.close()
+            raise
+        return {"service": service_id, **service.describe()}
+
+    async def list_pods(self, service: str) -> list[dict[str, Any]]:
+        return [pod.to_json() for pod in self._service(service).cluster.pods.values()]
+
+    async def delete_pod(self, service: str, name: str, grace_period: float | None,
+                         force: bool) -> None:
+        self._service(service).cluster.delete_pod(name, grace_period, force)
+
+    async def delete_service(self, service: str) -> None:
+        if service in self.services:
+            await self.services.pop(service).close()
+
+    async def shutdown(self) -> None:
+        self.stopping.set()
+
+    async def close_all(self) -> None:
+        for service_id in list(self.services):
+            await self.services.pop(service_id).close()
+
+    def _service(self, service_id: str) -> SimService:
+        try:
+            return self.services[service_id]
+        except KeyError:
+            raise ValueError(f"no service {service_id!r}") from None
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        ops: dict[str, Callable[..., Awaitable[Any]]] = {
+            "create_service": self.create_service, "list_pods": self.list_pods,
+            "delete_pod": self.delete_pod, "delete_service": self.delete_service,
+            "shutdown": self.shutdown,
+        }
+        reply: dict[str, Any] = {"type": "reply", "id": message.get("id")}
+        try:
+            operation = ops[message["op"]]
+            reply.update(ok=True, result=await operation(**message.get("args", {})))
+        except Exception as exc:  # reported to the client, which raises it in the test
+            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        self.write(reply)
+
+
+async def serve() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+
+    def write(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message).encode() + b"\n")
+        out.flush()
+
+    server = SimServer(write)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, server.stopping.set)
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def read_requests() -> None:
+        while line := await reader.readline():
+            task = loop.create_task(server.handle(json.loads(line)))
+            handlers.add(task)
+            task.add_done_callback(handlers.discard)
+        server.stopping.set()  # stdin closed: the parent is gone
+
+    reading = loop.create_task(read_requests())
+    await server.stopping.wait()
+    reading.cancel()
+    for task in list(handlers):
+        task.cancel()
+    await asyncio.gather(reading, *handlers, return_exceptions=True)
+    await server.close_all()
+
+
+def main() -> None:
+    # Every client connection to a dead pod holds two descriptors until it times out.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

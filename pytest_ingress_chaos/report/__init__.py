@@ -1,0 +1,1 @@
+"""Renderers of a load window's result: terminal text and JSON."""

@@ -1,0 +1,28 @@
+"""The JSON report: everything in the result, with the context, one file per test."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..timeline import LoadResult
+from .context import ReportContext
+
+
+def to_json(result: LoadResult, context: ReportContext) -> dict[str, Any]:
+    data = dataclasses.asdict(result)
+    data["error_rate"] = result.error_rate
+    data["held_rate"] = result.held_rate
+    return {"context": context.to_json(), "result": data}
+
+
+def write(directory: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as ``<directory>/<test id made file-safe>.json``; returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", data["context"]["test"]).strip("_")
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path

@@ -1,0 +1,67 @@
+"""The plain-text report: wrk2's summary plus what wrk2 cannot say (errors by kind, error
+windows, chaos and cluster events on the same clock, requests per serving pod)."""
+
+from __future__ import annotations
+
+from ..timeline import LoadResult
+from ..units import format_seconds
+from .context import ReportContext
+
+MAX_TIMELINE_LINES = 60
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.2f}ms"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{n}" for name, n in counts.items()) or "none"
+
+
+def render(result: LoadResult, context: ReportContext) -> str:
+    lines = []
+    if result.violations:
+        lines.append(f"ingress SLO violated in {context.test}:")
+        lines += [f"  - {violation}" for violation in result.violations]
+        lines.append("")
+    scale = f", time scale {result.time_scale:g}" if result.time_scale != 1 else ""
+    lines += [
+        f"{result.duration:.2f}s load @ {context.url} (mode {context.mode}, backend "
+        f"{context.backend}, seed {context.seed}{scale})",
+        f"  target {result.target_rate:g} req/s, {context.connections} connections, "
+        f"timeout {format_seconds(context.timeout)}",
+        f"  {result.requests} requests, {result.achieved_rate:.2f} req/s achieved, "
+        f"{result.errors} errors ({result.error_rate:.2%})",
+    ]
+    latency, lag = result.latency, result.send_lag
+    lines.append(
+        f"  Latency   avg {_ms(latency['mean'])}  stdev {_ms(latency['stdev'])}  "
+        f"p50 {_ms(latency['p50'])}  p90 {_ms(latency['p90'])}  p99 {_ms(latency['p99'])}  "
+        f"max {_ms(latency['max'])}  (from the scheduled send time)")
+    lines.append(f"  Send lag  p50 {_ms(lag['p50'])}  p99 {_ms(lag['p99'])}  "
+                 f"max {_ms(lag['max'])}  ({result.late} late, {result.not_sent} not sent)")
+    lines.append(f"  Outcomes: {_counts(result.by_outcome)}")
+    if result.error_windows:
+        lines.append("  Error windows (seconds from load start):")
+        lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: {_counts(w.by_outcome)}"
+                  for w in result.error_windows]
+    else:
+        lines.append("  Error windows: none")
+    lines.append(f"  Served per pod: {', '.join(f'{k} {v}' for k, v in result.per_pod.items())}")
+
+    # One clock: what happened, and where the errors began and ended, in order.
+    rows: list[tuple[float, int, str]] = [
+        (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= 0
+    ]
+    for w in result.error_windows:
+        rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {_counts(w.by_outcome)}"))
+        rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"))
+    rows.sort()
+    if rows:
+        lines.append("")
+        lines.append("Timeline (seconds from load start):")
+        shown = rows[:MAX_TIMELINE_LINES]
+        lines += [f"  {at:7.2f}  {text}" for at, _, text in shown]
+        if len(rows) > len(shown):
+            lines.append(f"  ... {len(rows) - len(shown)} more events in the JSON report")
+    return "\n".join(lines)

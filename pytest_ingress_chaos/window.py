@@ -1,0 +1,99 @@
+"""One test's load window: the load generator, the chaos schedule inside it, and the verdict.
+
+This is what the ``ingress_load`` fixture returns. It is pytest-free: an SLO violation is
+raised as :class:`IngressSLOViolation` (an ``AssertionError``, so pytest reports a failure);
+the plugin only trims its traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .chaos import ChaosSchedule
+from .load import LoadGenerator
+from .settings import LoadSpec, SLOSpec
+from .timeline import LoadResult, Timeline, summarize
+from .units import parse_duration
+
+
+class IngressSLOViolation(AssertionError):
+    """The ingress broke the test's SLO; the message is the full report."""
+
+    def __init__(self, message: str, result: LoadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class IngressLoad:
+    """Constant-rate load against the ingress for ``spec.duration`` seconds, with chaos.
+
+    ``run()`` is the whole story in one call. For imperative chaos, ``start()`` the window,
+    act (``sleep()`` moves along the test clock), then ``run()`` to finish it and get the
+    verdict.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        spec: LoadSpec,
+        slo: SLOSpec,
+        timeline: Timeline,
+        schedule: ChaosSchedule | None,
+        render: Callable[[LoadResult], str],
+    ) -> None:
+        self.url = url
+        self.spec = spec
+        self.slo = slo
+        self.timeline = timeline
+        self.result: LoadResult | None = None
+        self._schedule = schedule
+        self._render = render
+        self._generator = LoadGenerator(
+            url, spec, timeline, time_scale=timeline.time_scale,
+            on_start=schedule.start if schedule is not None else None,
+        )
+
+    @property
+    def started(self) -> bool:
+        return self._generator.started
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def start(self) -> None:
+        """Start the load window (and the chaos markers' schedule) without waiting for it."""
+        self._generator.start()
+
+    def sleep(self, duration: float | str) -> None:
+        """Sleep for ``duration`` test seconds ("3s", "250ms", 3), scaled like the window."""
+        time.sleep(parse_duration(duration) * self.timeline.time_scale)
+
+    def run(self) -> LoadResult:
+        """Finish the load window (starting it if needed) and apply the SLO.
+
+        Returns the result; raises :class:`IngressSLOViolation` if the SLO is broken.
+        """
+        __tracebackhide__ = True
+        if self.result is not None:
+            raise RuntimeError("this load window has already run; a test gets one window")
+        if not self.started:
+            self.start()
+        try:
+            self._generator.wait()
+        finally:
+            if self._schedule is not None:
+                self._schedule.stop()
+        self.result = summarize(self.timeline, self.spec.rate, self.slo)
+        if self.result.violations:
+            raise IngressSLOViolation(self._render(self.result), self.result)
+        return self.result
+
+    def close(self) -> None:
+        """Stop the load and the schedule without a verdict (teardown after a failure)."""
+        try:
+            self._generator.stop()
+        finally:
+            if self._schedule is not None:
+                self._schedule.stop()
