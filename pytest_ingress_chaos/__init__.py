@@ -1,4 +1,4 @@
-"""pytest-ingress-chaos: does your Kubernetes ingress keep serving, with zero errors, while pods die?
+"""pytest-ingress-chaos: does your ingress keep serving, with zero errors, while pods die?
 
 The public API is what tests touch: the result of ``ingress_load.run()`` and the settings
 objects. Everything else is reached through the markers and fixtures registered by the plugin.

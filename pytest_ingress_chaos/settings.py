@@ -248,7 +248,9 @@ def spec_from_marker(
     return dataclasses.replace(start, **values)  # type: ignore[type-var]
 
 
-def modes_from_marker(args: Sequence[object], kwargs: Mapping[str, object], where: str) -> list[str]:
+def modes_from_marker(
+    args: Sequence[object], kwargs: Mapping[str, object], where: str
+) -> list[str]:
     """``@pytest.mark.ingress_mode("ip", "instance")`` -> ``["ip", "instance"]``."""
     source = f"marker ingress_mode on {where}"
     if kwargs:
@@ -310,7 +312,7 @@ OPTIONS: tuple[OptionDef, ...] = (
               "window and chaos offset; 0.1 runs a story ten times faster (default 1)",
               positive_number, 1.0, "FACTOR"),
     OptionDef("report_dir", "write one JSON report per ingress test into this directory",
-              Path, None, "DIR"),
+              lambda value: Path(str(value)), None, "DIR"),
 )
 
 

@@ -16,7 +16,9 @@ to its target.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from . import http11
 from .cluster import LOOPBACK, Emit, Pod
@@ -82,8 +84,8 @@ class TargetGroup:
             del self.targets[key]
             self.emit("alb", "target.removed", target.name, f"target {target.label} removed")
 
-    def _start(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

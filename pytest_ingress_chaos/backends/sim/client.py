@@ -7,6 +7,7 @@ the service they belong to.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -42,7 +43,8 @@ class SimBackend:
         self._timelines: dict[str, Timeline] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._stderr: IO[bytes] = tempfile.TemporaryFile(prefix="ingress-sim-stderr-")
+        # The simulator's stderr goes to a file so a crash can be reported with its last words.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile(prefix="ingress-sim-stderr-")  # noqa: SIM115
         self._process = subprocess.Popen(
             [sys.executable, "-m", "pytest_ingress_chaos.backends.sim"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
@@ -132,10 +134,8 @@ class SimBackend:
 
     def close(self) -> None:
         if self._process.poll() is None:
-            try:
+            with contextlib.suppress(SimulatorError):
                 self.request("shutdown")
-            except SimulatorError:
-                pass
             try:
                 self._process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -58,7 +58,7 @@ async def read_body(reader: asyncio.StreamReader, head: Head, *, until_eof: bool
     """Read the body framed by Content-Length or chunked encoding; a response with neither is
     read until EOF when ``until_eof`` (a request has no body then)."""
     if "chunked" in head.get("transfer-encoding").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";", 1)[0].strip(), 16)

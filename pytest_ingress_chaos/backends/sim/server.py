@@ -59,7 +59,7 @@ class SimService:
         else:
             for proxy in self.proxies:
                 proxy.sync(ready)
-            for node, port in zip(cluster.node_names, node_ports):
+            for node, port in zip(cluster.node_names, node_ports, strict=True):
                 self.group.register(Target(node, LOOPBACK, port), steady=True)
             cluster.endpoint_watchers.append(self._sync_proxies_later)
         port = await self.listener.start()

@@ -1,0 +1,85 @@
+"""Small real TCP/HTTP servers on loopback, run in a background thread, for core tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    delay: float = 0.0) -> None:
+    """HTTP/1.1 keep-alive server answering every request with 200 "You've hit local"."""
+    try:
+        while await reader.readuntil(b"\r\n\r\n"):
+            if delay:
+                await asyncio.sleep(delay)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\nYou've hit local\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()  # holds the connection open until the client gives up
+    writer.close()
+
+
+async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@contextmanager
+def serve(handler: Handler) -> Iterator[str]:
+    """Run ``handler`` on an ephemeral loopback port; yields ``http://127.0.0.1:<port>``."""
+    started = threading.Event()
+    state: dict[str, object] = {}
+    writers: set[asyncio.StreamWriter] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
+        try:
+            await handler(reader, writer)
+        finally:
+            writers.discard(writer)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0, backlog=1024)
+        state.update(port=server.sockets[0].getsockname()[1], stop=stop,
+                     loop=asyncio.get_running_loop())
+        started.set()
+        await stop.wait()
+        server.close()
+        for writer in list(writers):
+            writer.transport.abort()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+        await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield f"http://127.0.0.1:{state['port']}"
+    finally:
+        loop: asyncio.AbstractEventLoop = state["loop"]  # type: ignore[assignment]
+        loop.call_soon_threadsafe(state["stop"].set)  # type: ignore[attr-defined]
+        thread.join(10)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connects are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,95 @@
+"""The load generator against real local servers: rate, outcomes, lifecycle."""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import pytest
+
+from pytest_ingress_chaos.load import LoadGenerator, LoadGeneratorError
+from pytest_ingress_chaos.settings import LoadSpec
+from pytest_ingress_chaos.timeline import Timeline, summarize
+
+from .localservers import answer_ok, closed_port, never_answer, reset_after_request, serve
+
+
+def _run(url: str, **spec: object) -> tuple[Timeline, LoadGenerator]:
+    timeline = Timeline()
+    generator = LoadGenerator(url, LoadSpec(**spec), timeline)  # type: ignore[arg-type]
+    generator.start()
+    generator.wait()
+    return timeline, generator
+
+
+def test_sends_the_scheduled_requests_and_records_each() -> None:
+    with serve(answer_ok) as url:
+        timeline, _ = _run(url, rate=200, duration=1.0)
+    result = summarize(timeline, 200)
+    assert result.requests == 200
+    assert result.by_outcome == {"200": 200}
+    assert result.per_pod == {"local": 200}
+    assert result.achieved_rate == pytest.approx(200, rel=0.02)
+    intended = sorted(timeline.requests.intended)
+    gaps = {round(b - a, 6) for a, b in zip(intended, intended[1:], strict=False)}
+    assert gaps == {0.005}  # exactly the open-model schedule, whatever the server did
+
+
+@pytest.mark.parametrize(("handler", "outcome"), [
+    (never_answer, "timeout"),
+    (reset_after_request, "reset"),
+])
+def test_transport_failures_are_classified(handler: object, outcome: str) -> None:
+    with serve(handler) as url:  # type: ignore[arg-type]
+        timeline, _ = _run(url, rate=20, duration=0.25, timeout=0.2)
+    assert summarize(timeline, 20).by_outcome == {outcome: 5}
+
+
+def test_refused_connections_are_classified() -> None:
+    timeline, _ = _run(f"http://127.0.0.1:{closed_port()}/", rate=20, duration=0.25)
+    assert summarize(timeline, 20).by_outcome == {"connection refused": 5}
+
+
+def test_latency_counts_from_the_scheduled_time_when_connections_run_out() -> None:
+    """One connection, a server taking 50 ms, 40 requests/s: requests queue behind each other,
+    and the latency a user would see includes the queueing (coordinated omission)."""
+    slow = functools.partial(answer_ok, delay=0.05)
+    with serve(slow) as url:
+        timeline, _ = _run(url, rate=40, duration=0.5, connections=1)
+    result = summarize(timeline, 40)
+    assert result.requests == 20
+    assert result.latency["max"] > 400  # last request waited ~19 x 25 ms for the connection
+    assert result.late > 0 and not result.held_rate
+
+
+def test_stop_ends_the_window_early() -> None:
+    with serve(answer_ok) as url:
+        timeline = Timeline()
+        generator = LoadGenerator(url, LoadSpec(rate=50, duration=60), timeline)
+        generator.start()
+        threading.Event().wait(0.2)
+        generator.stop()
+        assert generator.finished
+    assert 5 <= len(timeline.requests) <= 20
+
+
+def test_an_exception_in_the_thread_is_raised_in_the_caller() -> None:
+    def explode(_start: float) -> None:
+        raise ValueError("boom")
+
+    with serve(answer_ok) as url:
+        generator = LoadGenerator(url, LoadSpec(rate=10, duration=1), Timeline(),
+                                  on_start=explode)
+        with pytest.raises(LoadGeneratorError, match="boom") as info:
+            generator.start()
+            generator.wait()
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_a_window_starts_once() -> None:
+    with serve(answer_ok) as url:
+        generator = LoadGenerator(url, LoadSpec(rate=10, duration=0.1), Timeline())
+        generator.start()
+        with pytest.raises(LoadGeneratorError, match="already started"):
+            generator.start()
+        generator.wait()

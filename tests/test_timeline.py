@@ -1,0 +1,99 @@
+"""Summary and verdict of a timeline, from hand-made request records (no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ingress_chaos import outcomes
+from pytest_ingress_chaos.settings import SLOSpec
+from pytest_ingress_chaos.timeline import Timeline, judge, summarize
+
+
+def _timeline(records: list[tuple[float, int]], *, rate: float = 10.0, time_scale: float = 1.0,
+              latency: float = 0.005, lag: float = 0.001) -> Timeline:
+    """Records as (scheduled offset in wall seconds, outcome); window = [0, last + 1/rate)."""
+    timeline = Timeline(time_scale=time_scale)
+    timeline.load_start = 1000.0
+    for offset, outcome in records:
+        due = 1000.0 + offset
+        pod = "kubia-a" if outcomes.is_success(outcome) else None
+        timeline.requests.add(due, due + lag, due + lag + latency, outcome, pod)
+    timeline.load_end = 1000.0 + (records[-1][0] + 1 / rate if records else 0)
+    return timeline
+
+
+def test_all_ok_passes_with_exact_figures() -> None:
+    result = summarize(_timeline([(i / 10, 200) for i in range(100)]), 10.0, SLOSpec())
+    assert (result.requests, result.errors, result.violations) == (100, 0, [])
+    assert result.by_outcome == {"200": 100}
+    assert result.achieved_rate == pytest.approx(10.0)
+    assert result.duration == pytest.approx(10.0)
+    assert result.latency["p50"] == pytest.approx(6.0)  # lag + latency, from the scheduled time
+    assert result.send_lag["p99"] == pytest.approx(1.0)
+    assert result.per_pod == {"kubia-a": 100}
+    assert result.held_rate
+
+
+def test_error_windows_split_on_gaps_and_count_by_kind() -> None:
+    records = [(i / 10, 200) for i in range(200)]
+    records[50:60] = [(i / 10, 502) for i in range(50, 55)] + [(i / 10, outcomes.TIMEOUT)
+                                                              for i in range(55, 60)]
+    records[150] = (15.0, 503)
+    result = summarize(_timeline(records), 10.0, SLOSpec())
+    assert result.errors == 11
+    assert result.by_outcome == {"200": 189, "502": 5, "503": 1, "timeout": 5}
+    first, second = result.error_windows
+    assert (first.start, first.end, first.count) == (pytest.approx(5.0), pytest.approx(5.9), 10)
+    assert first.by_outcome == {"502": 5, "timeout": 5}
+    assert (second.start, second.count) == (pytest.approx(15.0), 1)
+    assert result.violations == ["11 of 200 requests failed; ingress_slo allows max_errors=0"]
+
+
+def test_time_scale_reports_test_seconds() -> None:
+    records = [(i / 100, 200) for i in range(100)]
+    records[50] = (0.5, 502)
+    result = summarize(_timeline(records, rate=100, time_scale=0.1), 100.0)
+    assert result.error_windows[0].start == pytest.approx(5.0)
+    assert result.duration == pytest.approx(10.0)
+
+
+def test_slo_thresholds_and_ignore() -> None:
+    records = [(i / 10, 200) for i in range(98)] + [(9.8, 404), (9.9, outcomes.TIMEOUT)]
+    result = summarize(_timeline(records), 10.0)
+    assert judge(result, SLOSpec(max_errors=2)) == []
+    assert judge(result, SLOSpec(max_errors=None)) == []
+    assert judge(result, SLOSpec(max_errors=1, ignore=("404",))) == []
+    [violation] = judge(result, SLOSpec(max_errors=0, ignore=("404",)))
+    assert "1 of 100 requests failed (not counting 404)" in violation
+    [violation] = judge(result, SLOSpec(max_errors=None, max_error_rate=0.01))
+    assert "error rate 2.00%" in violation and "max_error_rate=0.01" in violation
+    assert judge(result, SLOSpec(max_errors=None, max_error_rate=0.02)) == []
+
+
+def test_p99_check_uses_latency_from_the_scheduled_time() -> None:
+    slow = summarize(_timeline([(i / 10, 200) for i in range(100)], latency=0.4), 10.0)
+    [violation] = judge(slow, SLOSpec(p99=0.3))
+    assert "p99 latency 401.0 ms is above ingress_slo p99=300 ms" in violation
+    assert judge(slow, SLOSpec(p99=0.5)) == []
+
+
+def test_empty_window_fails() -> None:
+    result = summarize(_timeline([]), 10.0, SLOSpec(max_errors=None))
+    assert result.violations == ["no request was sent: the load window was empty"]
+
+
+def test_a_generator_that_fell_behind_voids_the_verdict() -> None:
+    late = summarize(_timeline([(i / 10, 200) for i in range(100)], lag=0.2), 10.0, SLOSpec())
+    assert late.late == 100 and not late.held_rate
+    assert "could not hold the rate" in late.violations[0]
+    timeline = _timeline([(i / 10, 200) for i in range(100)])
+    timeline.not_sent = 5
+    assert "5 requests not sent" in summarize(timeline, 10.0, SLOSpec()).violations[0]
+
+
+def test_events_are_sorted_and_relative_to_load_start() -> None:
+    timeline = _timeline([(0.0, 200)], time_scale=0.5)
+    timeline.record(1002.0, "alb", "target.draining", "p", "second")
+    timeline.record(1001.0, "chaos", "kill_pods", "p", "first")
+    first, second = timeline.events()
+    assert (first.at, first.message, second.at) == (2.0, "first", 4.0)

@@ -1,0 +1,123 @@
+"""Parsing and validation of everything a user types: durations, markers, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_ingress_chaos.settings import (
+    KillPods,
+    LoadSpec,
+    ServiceSpec,
+    SettingsError,
+    SLOSpec,
+    modes_from_marker,
+    resolve_session,
+    spec_from_marker,
+)
+from pytest_ingress_chaos.units import format_seconds, parse_duration
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("250ms", 0.25), ("5s", 5.0), ("1m", 60.0), ("1.5s", 1.5), ("2h", 7200.0), (3, 3.0),
+    (0.5, 0.5), ("10", 10.0), (" 7s ", 7.0),
+])
+def test_durations_in_every_accepted_form(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["5 sec", "-1s", "abc", "", None, True, "1e3s", float("nan")])
+def test_bad_durations_name_the_accepted_forms(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"duration"):
+        parse_duration(bad)
+
+
+def test_format_seconds_is_short() -> None:
+    assert [format_seconds(s) for s in (0.25, 5, 1.5, 0)] == ["250ms", "5s", "1.5s", "0s"]
+
+
+def test_marker_keywords_override_the_base() -> None:
+    base = LoadSpec(rate=100.0)
+    spec = spec_from_marker(LoadSpec, "ingress_load", (), {"duration": "3s", "timeout": 1},
+                            "test_x", base)
+    assert (spec.rate, spec.duration, spec.timeout, spec.connections) == (100.0, 3.0, 1.0, 100)
+
+
+def test_unknown_marker_keyword_lists_the_accepted_ones() -> None:
+    with pytest.raises(SettingsError) as info:
+        spec_from_marker(KillPods, "kill_pods", (), {"att": "5s"}, "test_x")
+    message = str(info.value)
+    assert "marker kill_pods on test_x" in message
+    assert "unknown keyword att" in message
+    assert "at, count, grace_period, force" in message
+
+
+def test_positional_marker_arguments_are_refused() -> None:
+    with pytest.raises(SettingsError, match=r"keyword arguments only"):
+        spec_from_marker(KillPods, "kill_pods", ("5s",), {}, "test_x")
+
+
+@pytest.mark.parametrize(("spec_type", "kwargs", "fragment"), [
+    (LoadSpec, {"rate": 0}, "rate=0: expected a number > 0"),
+    (LoadSpec, {"rate": "fast"}, "expected a number"),
+    (LoadSpec, {"duration": "0s"}, "expected a duration > 0"),
+    (LoadSpec, {"connections": 1.5}, "whole number >= 1"),
+    (LoadSpec, {"keepalive": "maybe"}, "true or false"),
+    (LoadSpec, {"path": "x"}, "starting with '/'"),
+    (LoadSpec, {"url": "ftp://x"}, "http:// or https://"),
+    (SLOSpec, {"max_error_rate": 2}, "between 0 and 1"),
+    (SLOSpec, {"ignore": ["nope"]}, "'timeout'"),
+    (ServiceSpec, {"on_sigterm": "crash"}, "'exit', 'drain', 'ignore'"),
+    (ServiceSpec, {"replicas": 0}, "whole number >= 1"),
+    (KillPods, {"count": 0}, "whole number >= 1"),
+    (KillPods, {"at": "soon"}, '"250ms", "5s", "1m"'),
+])
+def test_bad_marker_values_name_marker_field_and_accepted_values(
+        spec_type: type, kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        spec_from_marker(spec_type, "m", (), kwargs, "test_y")
+    assert str(info.value).startswith("marker m on test_y: " + next(iter(kwargs)))
+    assert fragment in str(info.value)
+
+
+def test_none_switches_an_slo_check_off() -> None:
+    slo = spec_from_marker(SLOSpec, "ingress_slo", (), {"max_errors": None, "p99": "500ms",
+                                                        "ignore": "404"}, "t")
+    assert (slo.max_errors, slo.p99, slo.ignore) == (None, 0.5, ("404",))
+
+
+def test_modes_marker() -> None:
+    assert modes_from_marker(("ip", "instance"), {}, "t") == ["ip", "instance"]
+    for args, kwargs, fragment in [((), {}, "at least one mode"),
+                                   (("nlb",), {}, "'ip', 'instance'"),
+                                   (("ip", "ip"), {}, "named twice"),
+                                   ((), {"mode": "ip"}, "positional")]:
+        with pytest.raises(SettingsError, match=fragment):
+            modes_from_marker(args, kwargs, "t")
+
+
+def test_session_precedence_is_cli_then_env_then_ini() -> None:
+    ini = {"rate": "10", "mode": "ip", "duration": "7s"}
+    env = {"PYTEST_INGRESS_RATE": "20", "PYTEST_INGRESS_MODE": "instance"}
+    settings = resolve_session({"rate": "30"}, ini, env)
+    assert (settings.rate, settings.mode, settings.duration) == (30.0, "instance", 7.0)
+    assert settings.load_defaults().rate == 30.0
+    assert resolve_session({}, {}, {}).mode == "instance"
+
+
+@pytest.mark.parametrize(("cli", "ini", "env", "source"), [
+    ({"rate": "-3"}, {}, {}, "--ingress-rate='-3'"),
+    ({}, {}, {"PYTEST_INGRESS_MODE": "alb"}, "env PYTEST_INGRESS_MODE='alb'"),
+    ({}, {"duration": "long"}, {}, "ini ingress_duration='long'"),
+    ({"backend": "k8s"}, {}, {}, "--ingress-backend='k8s': expected one of 'sim'"),
+])
+def test_bad_option_names_its_source(cli: dict[str, object], ini: dict[str, object],
+                                     env: dict[str, str], source: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        resolve_session(cli, ini, env)
+    assert str(info.value).startswith(source)
+
+
+def test_report_dir_is_a_path() -> None:
+    assert resolve_session({"report_dir": "out"}, {}, {}).report_dir == Path("out")
