@@ -248,9 +248,11 @@ def _ingress_plan(request: pytest.FixtureRequest) -> TestPlan:
     try:
         plan = _plan(request.node, session)
     except SettingsError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    request.node.stash[PLAN_KEY] = plan
-    return plan
+        error = str(exc)  # failed outside the except block: no "during handling" chain
+    else:
+        request.node.stash[PLAN_KEY] = plan
+        return plan
+    pytest.fail(error, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -268,8 +270,10 @@ def ingress_mode(request: pytest.FixtureRequest) -> str:
     try:
         modes = modes_from_marker(marker.args, marker.kwargs, request.node.name)
     except SettingsError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return str(getattr(request, "param", modes[0]))
+        error = str(exc)
+    else:
+        return str(getattr(request, "param", modes[0]))
+    pytest.fail(error, pytrace=False)
 
 
 @pytest.fixture

@@ -1,0 +1,318 @@
+"""The plugin end to end, as a user runs it: pytester runs of test files against the sim.
+
+Simulated time is compressed (``--ingress-time-scale``) so a 20 s story takes 2-4 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from .localservers import answer_ok, closed_port, serve
+
+FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
+
+POD_KILL = """
+    import pytest
+
+    @pytest.mark.ingress_mode("ip", "instance")
+    @pytest.mark.kill_pods(at="5s")
+    def test_pod_kill(ingress_load):
+        ingress_load.run()
+"""
+
+
+def _write(pytester: pytest.Pytester, source: str) -> None:
+    pytester.makepyfile(textwrap.dedent(source))
+
+
+def test_pod_kill_fails_in_ip_mode_and_passes_in_instance_mode(
+        pytester: pytest.Pytester) -> None:
+    _write(pytester, POD_KILL)
+    result = pytester.runpytest_subprocess(*FAST)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "ingress-chaos: backend sim, default mode instance, seed *",
+        "*_ test_pod_kill[[]ip[]] _*",
+        "ingress SLO violated in *::test_pod_kill[[]ip[]]:",
+        "  - * of * requests failed; ingress_slo allows max_errors=0",
+        "*load @ http://127.0.0.1:*/ (mode ip, backend sim, seed *, time scale 0.2)",
+        "  Outcomes: 200 x*",
+        "  Error windows (seconds from load start):",
+        "Timeline (seconds from load start):",
+        "     5.0*  chaos      kill_pods: deleting pod kubia-* on node-*",
+        "*load       >>> errors begin:*",
+        "*alb        target 127.0.0.1:* (kubia-*) deregistered: draining for 300s*",
+        "*ingress-chaos summary*",
+        "ok       instance *       0  -  *::test_pod_kill[[]instance[]]",
+        "FAILED   ip       *::test_pod_kill[[]ip[]]*",
+    ])
+    # The failure is the report, not a traceback into the plugin.
+    assert "plugin.py" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_result_api(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_mode("ip")
+        @pytest.mark.ingress_slo(max_errors=None)
+        @pytest.mark.ingress_load(rate=50, duration="12s")
+        @pytest.mark.kill_pods(at="2s")
+        def test_inspect(ingress_load, ingress_service):
+            result = ingress_load.run()
+            assert result is ingress_load.result
+            assert result.requests == 120  # 12 s x 50/s, compressed 5x
+            assert result.errors == sum(n for k, n in result.by_outcome.items() if k != "200")
+            assert result.errors > 0
+            assert set(result.by_outcome) <= {"200", "502", "504", "timeout"}
+            assert result.achieved_rate == pytest.approx(50, rel=0.05)
+            assert set(result.latency) >= {"p50", "p90", "p99", "max"}
+            [window] = result.error_windows
+            assert 2.0 <= window.start < 3.5 and 10.0 <= window.end <= 12.0
+            kinds = [e.kind for e in result.events if e.at >= 0]
+            assert kinds.index("kill_pods") < kinds.index("pod.deleted") < kinds.index(
+                "target.draining")
+            # the replacement is registered 10 s after it is ready: too late for this window
+            assert len(result.per_pod) == 3
+            assert ingress_service.mode == "ip"
+            assert len([p for p in ingress_service.pods() if p.ready]) == 3
+    """)
+    pytester.runpytest_subprocess(*FAST).assert_outcomes(passed=1)
+
+
+def test_prestop_longer_than_the_lag_makes_ip_mode_pass(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_mode("ip")
+        @pytest.mark.sample_service(prestop_sleep="15s", grace_period="45s")
+        @pytest.mark.kill_pods(at="3s")
+        def test_prestop(ingress_load):
+            result = ingress_load.run()
+            assert any(e.kind == "pod.prestop" for e in result.events)
+    """)
+    pytester.runpytest_subprocess(*FAST).assert_outcomes(passed=1)
+
+
+def test_slo_thresholds_let_errors_through(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        pytestmark = [pytest.mark.ingress_mode("ip"), pytest.mark.kill_pods(at="2s")]
+
+        @pytest.mark.ingress_slo(max_errors=None, max_error_rate=0.9)
+        def test_rate_ok(ingress_load):
+            assert ingress_load.run().errors > 0
+
+        @pytest.mark.ingress_slo(ignore=("502", "504", "timeout"))
+        def test_ignored(ingress_load):
+            assert ingress_load.run().errors > 0
+
+        @pytest.mark.ingress_slo(max_errors=None, max_error_rate=0.001)
+        def test_rate_broken(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest_subprocess(*FAST, "--ingress-duration", "10s")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*error rate *% is above ingress_slo max_error_rate=0.001*"])
+
+
+def test_imperative_chaos_and_a_window_left_running(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_mode("instance", "ip")
+        @pytest.mark.ingress_load(duration="10s")
+        def test_kill_by_hand(ingress_load, ingress_chaos):
+            ingress_load.start()
+            ingress_load.sleep("2s")
+            [victim] = ingress_chaos.kill_pods(count=1)
+            assert victim.startswith("kubia-")
+            # no run(): the plugin finishes the window and still gives the verdict
+    """)
+    result = pytester.runpytest_subprocess(*FAST)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*kill_pods: deleting pod kubia-*",
+                                 "FAILED*test_kill_by_hand[[]ip[]]*"])
+
+
+def test_a_load_window_that_never_ran_fails(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        def test_forgot(ingress_load):
+            pass
+    """)
+    result = pytester.runpytest_subprocess(*FAST)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_forgot requested ingress_load but never started the "
+                                 "load window; call ingress_load.run()*"])
+
+
+@pytest.mark.parametrize(("decorator", "message"), [
+    ('@pytest.mark.kill_pods(att="5s")',
+     "marker kill_pods on test_bad: unknown keyword att; accepted: at, count, grace_period, "
+     "force"),
+    ('@pytest.mark.ingress_load(rate=-5)',
+     "marker ingress_load on test_bad: rate=-5: expected a number > 0, got -5"),
+    ('@pytest.mark.sample_service(on_sigterm="crash")',
+     "marker sample_service on test_bad: on_sigterm='crash': expected one of 'exit', 'drain', "
+     "'ignore', got 'crash'"),
+    ('@pytest.mark.kill_pods(at="30s")',
+     "marker kill_pods on test_bad: at=30s is not inside the load window (duration=20s)"),
+    ('@pytest.mark.ingress_mode("nlb")',
+     "marker ingress_mode on test_bad: expected one of 'ip', 'instance', got 'nlb'"),
+    ('@pytest.mark.ingress_slo(max_error_rate=5)',
+     "marker ingress_slo on test_bad: max_error_rate=5: expected a fraction between 0 and 1, "
+     "got 5"),
+    ('@pytest.mark.ingress_load(url="http://127.0.0.1:9/")\n@pytest.mark.kill_pods(at="1s")',
+     "marker kill_pods on test_bad needs a provisioned service, but the load goes to the "
+     "explicit url='http://127.0.0.1:9/'*"),
+])
+def test_bad_marker_input_is_a_clear_setup_error(pytester: pytest.Pytester, decorator: str,
+                                                 message: str) -> None:
+    _write(pytester, f"""
+        import pytest
+
+        {decorator.replace(chr(10), chr(10) + ' ' * 8)}
+        def test_bad(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_bad*", message])
+    assert "Traceback" not in result.stdout.str()
+    assert "During handling" not in result.stdout.str()
+
+
+def test_a_marker_without_the_fixture_is_an_error(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.kill_pods(at="1s")
+        def test_no_fixture():
+            pass
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*marker kill_pods on test_no_fixture has no effect: the test "
+                                 "uses none of the fixtures ingress_load*"])
+
+
+@pytest.mark.parametrize(("args", "env", "ini", "message"), [
+    (("--ingress-rate", "fast"), {}, "",
+     "ERROR: pytest-ingress-chaos: --ingress-rate='fast': expected a number, got 'fast'"),
+    ((), {"PYTEST_INGRESS_MODE": "alb"}, "",
+     "ERROR: pytest-ingress-chaos: env PYTEST_INGRESS_MODE='alb': expected one of 'ip', "
+     "'instance', got 'alb'"),
+    ((), {}, "ingress_duration = forever",
+     "ERROR: pytest-ingress-chaos: ini ingress_duration='forever': expected a duration*"),
+])
+def test_bad_options_are_usage_errors_naming_their_source(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
+        env: dict[str, str], ini: str, message: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    _write(pytester, "def test_nothing(): pass")
+    result = pytester.runpytest_subprocess(*FAST, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_options_from_ini_env_and_cli(pytester: pytest.Pytester,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeini("[pytest]\ningress_mode = ip\ningress_rate = 10\ningress_duration = 5s\n")
+    monkeypatch.setenv("PYTEST_INGRESS_RATE", "20")
+    _write(pytester, """
+        def test_defaults(ingress_load, ingress_service):
+            result = ingress_load.run()
+            assert ingress_service.mode == "ip"  # ini
+            assert result.target_rate == 40  # cli beats env beats ini
+            assert result.requests == 40  # 5 s (ini) x 40/s, compressed 5x
+    """)
+    result = pytester.runpytest_subprocess(*FAST, "--ingress-rate", "40")
+    result.assert_outcomes(passed=1)
+
+
+def test_explicit_url_gets_load_and_verdict_without_provisioning(
+        pytester: pytest.Pytester) -> None:
+    _write(pytester, f"""
+        import pytest
+
+        def test_up(ingress_load):
+            assert ingress_load.run().per_pod == {{"local": 20}}
+
+        @pytest.mark.ingress_load(url="http://127.0.0.1:{closed_port()}/")
+        def test_down(ingress_load):
+            ingress_load.run()
+    """)
+    with serve(answer_ok) as url:
+        result = pytester.runpytest_subprocess(*FAST, "--ingress-url", url + "/",
+                                               "--ingress-duration", "5s",
+                                               "--ingress-rate", "20")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*ingress-chaos: url http://127.0.0.1:*",
+                                 "*Outcomes: connection refused x20*"])
+    assert "sim (embedded" not in result.stdout.str()
+
+
+def test_reports_json_and_junit_properties(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_load(duration="5s")
+        def test_ok(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest_subprocess(*FAST, "--ingress-report-dir", "reports",
+                                           "--junitxml", "junit.xml", "--ingress-seed", "7")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "reports" / "test_reports_json_and_junit_properties.py"
+                         "_test_ok.json").read_text())
+    assert report["context"]["seed"] == 7
+    assert report["context"]["mode"] == "instance"
+    assert report["result"]["requests"] == 60 and report["result"]["errors"] == 0
+    properties = {p.get("name"): p.get("value")
+                  for p in ET.parse(pytester.path / "junit.xml").iter("property")}
+    assert properties["ingress_requests"] == "60"
+    assert properties["ingress_errors"] == "0"
+    assert properties["ingress_seed"] == "7"
+
+
+def test_same_seed_same_victim(pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_load(duration="3s")
+        @pytest.mark.kill_pods(at="1s")
+        def test_kill(ingress_load):
+            result = ingress_load.run()
+            [kill] = [e for e in result.events if e.kind == "kill_pods"]
+            print("VICTIM", kill.subject)
+    """)
+    victims = []
+    for _ in range(2):
+        result = pytester.runpytest_subprocess(*FAST, "-s", "--ingress-seed", "1234")
+        result.assert_outcomes(passed=1)
+        victims += re.findall(r"VICTIM (\S+)", result.stdout.str())
+    assert len(victims) == 2 and victims[0] == victims[1]
+
+
+def test_xdist_two_workers_one_summary(pytester: pytest.Pytester) -> None:
+    _write(pytester, POD_KILL + """
+    @pytest.mark.ingress_mode("ip", "instance")
+    @pytest.mark.ingress_load(duration="5s")
+    def test_quiet(ingress_load, ingress_service):
+        ingress_load.run()
+        assert len(ingress_service.pods()) == 3
+""")
+    result = pytester.runpytest_subprocess(*FAST, "-n", "2", "--ingress-seed", "99")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*ingress-chaos: backend sim, default mode instance, seed 99*"])
+    summary = result.stdout.str().split("ingress-chaos summary", 1)[1]
+    assert len(re.findall(r"^(ok|FAILED) +(ip|instance) ", summary, re.MULTILINE)) == 4
