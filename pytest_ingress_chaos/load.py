@@ -6,56 +6,62 @@ omission). Latency is measured from that scheduled time, as wrk2 does. At most `
 requests are in flight; one that has to wait for a free connection is sent late, and the lag is
 recorded, so the verdict can say when the generator itself could not keep up.
 
-The thread runs an asyncio loop with one ``httpx.AsyncClient``. It never outlives its owner:
-``stop()`` sets a flag the loop checks at least every 50 ms and joins with a deadline, and an
-exception raised in the thread is re-raised by ``wait()``/``stop()`` in the caller.
+The thread runs an asyncio loop; a timer fires every request when it is due and hands it to an
+engine (``engines.py``). The thread never outlives its owner: ``stop()`` sets a flag the loop
+checks at least every 50 ms and joins with a deadline, and an exception raised in the thread is
+re-raised by ``wait()``/``stop()`` in the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
+import math
 import threading
 import time
 from collections.abc import Callable
 
-import httpx
-
-from . import outcomes
+from .engines import make_engine
 from .settings import LoadSpec
 from .timeline import Timeline
 
-_POLL = 0.05  # longest the schedule sleeps before it looks at the stop flag again
+_POLL = 0.05  # longest the schedule waits before it looks at the stop flag again
 _STOP_GRACE = 5.0  # seconds a stopping thread gets on top of the request timeout
-_POD_PREFIX = b"You've hit "  # the kubia sample app names the pod that served the request
 
 
 class LoadGeneratorError(RuntimeError):
     """The load thread failed or would not stop; the original exception is chained."""
 
 
-def _serving_pod(body: bytes) -> str | None:
-    if body.startswith(_POD_PREFIX):
-        name = body[len(_POD_PREFIX):len(_POD_PREFIX) + 253].split(None, 1)
-        return name[0].decode("ascii", "replace") if name else None
-    return None
+class Schedule:
+    """When each request is due: ``start + (offset + k * stride) / rate`` for k = 0, 1, ...,
+    before ``start + window``. ``offset``/``stride`` give one process its share of a schedule
+    spread over ``stride`` processes."""
 
+    def __init__(self, start: float, rate: float, window: float, offset: int = 0,
+                 stride: int = 1) -> None:
+        self.start = start
+        self.interval = 1.0 / rate
+        self.offset = offset
+        self.stride = stride
+        # Request indices are global across processes: i = offset + k * stride < total.
+        self.total = max(0, math.ceil(window * rate - 1e-9))
+        self._next = offset
 
-def classify_error(exc: BaseException) -> int:
-    """Map a transport failure to an ``outcomes`` code."""
-    if isinstance(exc, (asyncio.TimeoutError, httpx.TimeoutException)):
-        return outcomes.TIMEOUT
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == \
-                errno.ECONNREFUSED:
-            return outcomes.CONNECTION_REFUSED
-        if isinstance(cause, (ConnectionResetError, BrokenPipeError)):
-            return outcomes.CONNECTION_RESET
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
-        return outcomes.CONNECTION_RESET  # the peer closed or broke the connection mid-request
-    return outcomes.OTHER_ERROR
+    @property
+    def next_due(self) -> float | None:
+        return self.start + self._next * self.interval if self._next < self.total else None
+
+    def take_due(self, now: float) -> list[float]:
+        """Every not-yet-taken request due at or before ``now``, oldest first."""
+        due = []
+        while self._next < self.total and (when := self.start + self._next * self.interval) \
+                <= now:
+            due.append(when)
+            self._next += self.stride
+        return due
+
+    def remaining(self) -> int:
+        return max(0, math.ceil((self.total - self._next) / self.stride))
 
 
 class LoadGenerator:
@@ -72,7 +78,6 @@ class LoadGenerator:
         timeline: Timeline,
         *,
         time_scale: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
         on_start: Callable[[float], None] | None = None,
     ) -> None:
         self.url = url
@@ -80,7 +85,6 @@ class LoadGenerator:
         self.timeline = timeline
         self.window = spec.duration * time_scale
         self.timeout = spec.timeout * time_scale
-        self._clock = clock
         self._on_start = on_start
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -114,7 +118,7 @@ class LoadGenerator:
         start = self.timeline.load_start
         if start is None:
             return 0.0
-        return max(0.0, start + self.window - self._clock())
+        return max(0.0, start + self.window - time.monotonic())
 
     def wait(self) -> None:
         """Block until the window is over and every request has finished."""
@@ -147,65 +151,47 @@ class LoadGenerator:
 
     def _thread_main(self) -> None:
         try:
-            asyncio.run(self._schedule())
+            asyncio.run(self._run())
         except BaseException as exc:  # re-raised in the test by wait()/stop()
             self._error = exc
         finally:
             self._ready.set()
 
-    async def _schedule(self) -> None:
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         spec = self.spec
-        limits = httpx.Limits(
-            max_connections=spec.connections,
-            max_keepalive_connections=spec.connections if spec.keepalive else 0,
-        )
-        headers = {} if spec.keepalive else {"Connection": "close"}
-        async with httpx.AsyncClient(limits=limits, timeout=None, headers=headers) as client:
-            slots = asyncio.Semaphore(spec.connections)
-            in_flight: set[asyncio.Task[None]] = set()
-            start = self._clock()
-            end = start + self.window
+        engine = make_engine(self.url, connections=spec.connections, timeout=self.timeout,
+                             keepalive=spec.keepalive, record=self.timeline.requests.add)
+        try:
+            start = loop.time()  # time.monotonic(), the clock of every timeline
+            schedule = Schedule(start, spec.rate, self.window)
             self.timeline.load_start = start
             if self._on_start is not None:
                 self._on_start(start)
             self._ready.set()
-            interval = 1.0 / spec.rate
-            i = 0
-            while not self._stop.is_set():
-                due = start + i * interval
-                if due >= end:
-                    break
-                delay = due - self._clock()
-                if delay > 0:
-                    await asyncio.sleep(min(delay, _POLL))
-                    continue
-                task = asyncio.create_task(self._request(client, slots, due))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                i += 1
-            self.timeline.load_end = min(end, self._clock())
-            if in_flight:
-                _, stuck = await asyncio.wait(set(in_flight), timeout=self.timeout + 1.0)
-                for task in stuck:
-                    task.cancel()
-                await asyncio.gather(*stuck, return_exceptions=True)
-
-    async def _request(self, client: httpx.AsyncClient, slots: asyncio.Semaphore,
-                       due: float) -> None:
-        try:
-            await slots.acquire()
-        except asyncio.CancelledError:
-            self.timeline.not_sent += 1  # still waiting for a connection when the window closed
-            return
-        try:
-            sent = self._clock()
-            pod = None
-            try:
-                response = await asyncio.wait_for(client.get(self.url), self.timeout)
-                outcome = response.status_code
-                pod = _serving_pod(response.content)
-            except (asyncio.TimeoutError, httpx.HTTPError, OSError) as exc:
-                outcome = classify_error(exc)
-            self.timeline.requests.add(due, sent, self._clock(), outcome, pod)
+            await self._fire_when_due(schedule, engine.send)
+            self.timeline.load_end = min(start + self.window, loop.time())
+            self.timeline.not_sent += await engine.drain(loop.time() + self.timeout + 1.0)
         finally:
-            slots.release()
+            await engine.close()
+
+    async def _fire_when_due(self, schedule: Schedule, send: Callable[[float], None]) -> None:
+        """A timer chain, not a task per request: each tick sends what is due and re-arms for
+        the next due time."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def tick() -> None:
+            if self._stop.is_set():
+                done.set_result(None)
+                return
+            for due in schedule.take_due(loop.time()):
+                send(due)
+            upcoming = schedule.next_due
+            if upcoming is None:
+                done.set_result(None)
+            else:
+                loop.call_at(min(upcoming, loop.time() + _POLL), tick)
+
+        tick()
+        await done

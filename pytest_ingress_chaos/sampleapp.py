@@ -78,10 +78,11 @@ class SampleApp:
             await reader.readexactly(length)
         keep_alive = (version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
                       and not self.draining)
+        body = b"" if lines[0].startswith("HEAD ") else self.body  # HEAD: headers only
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
             b"Content-Length: %d\r\nConnection: %s\r\n\r\n%s"
-            % (len(self.body), b"keep-alive" if keep_alive else b"close", self.body)
+            % (len(self.body), b"keep-alive" if keep_alive else b"close", body)
         )
         await writer.drain()
         return keep_alive

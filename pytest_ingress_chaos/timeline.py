@@ -130,7 +130,7 @@ class Timeline:
 
     def events(self) -> list[Event]:
         with self._lock:
-            raw = sorted(self._events)
+            raw = sorted(self._events, key=lambda event: event[0])  # stable: same-time order kept
         return [Event(self.offset(t), *rest) for t, *rest in raw]
 
 

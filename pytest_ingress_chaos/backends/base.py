@@ -16,7 +16,7 @@ class PodInfo:
     name: str
     node: str
     address: str  # host:port the pod serves on
-    phase: str  # "Running", "Terminating"
+    phase: str  # "Running", "Terminating", "Terminated" (deleted, process gone), "Failed"
     ready: bool
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import http11
-from .cluster import LOOPBACK, Emit, Pod
+from .cluster import LOOPBACK, Emit, Pod, Timers
 from .timings import SimTimings
 
 # Target states, as DescribeTargetHealth names them.
@@ -153,31 +153,39 @@ class TargetGroup:
 
 
 class IpTargetController:
-    """The AWS Load Balancer Controller in ip mode: mirrors ready endpoints into the target
-    group after the registration/deregistration lag."""
+    """The AWS Load Balancer Controller in ip mode: reconciles the target group with the
+    endpoints it saw ``registration_lag`` (for new pods) or ``deregistration_lag`` (for gone
+    pods) ago. Each pass compares with the target group as it is when the pass runs, so a pod
+    that came and went inside the lag is registered and then deregistered, as the real
+    controller would do."""
 
-    def __init__(self, group: TargetGroup, timings: SimTimings) -> None:
+    def __init__(self, group: TargetGroup, timings: SimTimings, timers: Timers) -> None:
         self.group = group
         self.timings = timings
+        self.timers = timers
 
     def sync_now(self, ready: list[Pod]) -> None:
         for pod in ready:
             self.group.register(Target(pod.name, *pod.address), steady=True)
 
     def on_endpoints(self, ready: list[Pod]) -> None:
-        loop = asyncio.get_running_loop()
-        wanted = {pod.address: pod for pod in ready}
-        registered = {key for key, t in self.group.targets.items() if t.state != DRAINING}
-        for key in registered - wanted.keys():
-            loop.call_later(self.timings.wall(self.timings.deregistration_lag),
-                            self._deregister_if_still_gone, key)
-        for key in wanted.keys() - registered:
-            pod = wanted[key]
-            loop.call_later(self.timings.wall(self.timings.registration_lag),
-                            self.group.register, Target(pod.name, *pod.address))
+        wall = self.timings.wall
+        self.timers.later(wall(self.timings.registration_lag), self._register_missing, ready)
+        self.timers.later(wall(self.timings.deregistration_lag), self._deregister_gone, ready)
 
-    def _deregister_if_still_gone(self, key: tuple[str, int]) -> None:
-        self.group.deregister(key)
+    def _registered(self) -> set[tuple[str, int]]:
+        return {key for key, target in self.group.targets.items() if target.state != DRAINING}
+
+    def _register_missing(self, ready: list[Pod]) -> None:
+        registered = self._registered()
+        for pod in ready:
+            if pod.address not in registered:
+                self.group.register(Target(pod.name, *pod.address))
+
+    def _deregister_gone(self, ready: list[Pod]) -> None:
+        wanted = {pod.address for pod in ready}
+        for key in self._registered() - wanted:
+            self.group.deregister(key)
 
 
 class ALBListener:

@@ -31,6 +31,27 @@ Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
 EndpointWatcher = Callable[[list["Pod"]], None]
 
 
+class Timers:
+    """Delayed callbacks that a service cancels when it is torn down, so nothing of a closed
+    service (a late registration, a kube-proxy sync) runs afterwards."""
+
+    def __init__(self) -> None:
+        self._handles: set[asyncio.TimerHandle] = set()
+
+    def later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        def fire() -> None:
+            self._handles.discard(handle)
+            callback(*args)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._handles.add(handle)
+
+    def cancel_all(self) -> None:
+        for handle in self._handles:
+            handle.cancel()
+        self._handles.clear()
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeploymentSpec:
     """The sample service's Deployment, as the simulator needs it."""

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .alb import ALBListener, IpTargetController, Target, TargetGroup
-from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod
+from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod, Timers
 from .kubeproxy import KubeProxy
 from .timings import SimTimings
 
@@ -40,6 +40,7 @@ class SimService:
         self.cluster = Cluster(deployment, timings, emit, rng)
         self.proxies = [KubeProxy(node, rng, timings.wall(timings.connect_timeout))
                         for node in self.cluster.node_names]
+        self.timers = Timers()
         self.group = TargetGroup(timings, emit)
         self.listener = ALBListener(self.group, timings)
         self.url = ""
@@ -53,7 +54,7 @@ class SimService:
         # the controllers that react to changes, each with its own lag.
         ready = cluster.ready_pods()
         if self.mode == "ip":
-            controller = IpTargetController(self.group, timings)
+            controller = IpTargetController(self.group, timings, self.timers)
             controller.sync_now(ready)
             cluster.endpoint_watchers.append(controller.on_endpoints)
         else:
@@ -68,8 +69,8 @@ class SimService:
                   f"ALB listening at {self.url}, target type {self.mode}")
 
     def _sync_proxies_later(self, ready: list[Pod]) -> None:
-        asyncio.get_running_loop().call_later(
-            self.timings.wall(self.timings.kube_proxy_lag), self._sync_proxies, ready)
+        self.timers.later(self.timings.wall(self.timings.kube_proxy_lag), self._sync_proxies,
+                          ready)
 
     def _sync_proxies(self, ready: list[Pod]) -> None:
         for proxy in self.proxies:
@@ -83,6 +84,7 @@ class SimService:
                 "pods": [pod.to_json() for pod in self.cluster.pods.values()]}
 
     async def close(self) -> None:
+        self.timers.cancel_all()
         await self.listener.close()
         await self.group.close()
         for proxy in self.proxies:
