@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from .engines import make_engine
+from .loadworker import LoadWorkers
 from .settings import LoadSpec
 from .timeline import Timeline
 
@@ -79,6 +80,7 @@ class LoadGenerator:
         *,
         time_scale: float = 1.0,
         on_start: Callable[[float], None] | None = None,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
         self.url = url
         self.spec = spec
@@ -86,6 +88,9 @@ class LoadGenerator:
         self.window = spec.duration * time_scale
         self.timeout = spec.timeout * time_scale
         self._on_start = on_start
+        self._share = share  # (this process's offset, number of processes)
+        self._start_at: float | None = None
+        self._workers: LoadWorkers | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -93,10 +98,22 @@ class LoadGenerator:
 
     # --- lifecycle, called from the test's thread ---------------------------------------
 
-    def start(self) -> None:
-        """Start the load thread; returns once the first request is due."""
+    def start(self, at: float | None = None) -> None:
+        """Start the load thread; returns once the first request is due.
+
+        ``at`` (a ``time.monotonic()`` instant) sets the schedule's start, for processes
+        that share one schedule. With ``spec.processes`` > 1, the other processes are
+        started first and all begin together.
+        """
         if self._thread is not None:
             raise LoadGeneratorError("the load window was already started")
+        if self.spec.processes > 1:
+            self._workers = LoadWorkers(self.url, self.spec, self.window, self.timeout,
+                                        self.spec.processes)
+            self._share = (0, self.spec.processes)
+            at = time.monotonic() + 0.05  # every worker is ready and waiting for this
+            self._workers.start(at)
+        self._start_at = at
         self._thread = threading.Thread(target=self._thread_main, name="ingress-load",
                                         daemon=True)
         self._thread.start()
@@ -123,13 +140,29 @@ class LoadGenerator:
     def wait(self) -> None:
         """Block until the window is over and every request has finished."""
         assert self._thread is not None, "wait() before start()"
-        self._join(self.remaining() + self.timeout + _STOP_GRACE)
+        try:
+            self._join(self.remaining() + self.timeout + _STOP_GRACE)
+        finally:
+            self._collect_workers()
 
     def stop(self) -> None:
         """End the window now (requests in flight still get their timeout)."""
         self._stop.set()
-        if self._thread is not None:
-            self._join(self.timeout + _STOP_GRACE)
+        if self._workers is not None:
+            self._workers.stop()
+        try:
+            if self._thread is not None:
+                self._join(self.timeout + _STOP_GRACE)
+        finally:
+            self._collect_workers()
+
+    def _collect_workers(self) -> None:
+        """Merge the other processes' records into this timeline."""
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            for result in workers.collect(self.timeout + _STOP_GRACE):
+                self.timeline.requests.merge(result["log"])
+                self.timeline.not_sent += result["not_sent"]
 
     def _join(self, deadline: float) -> None:
         assert self._thread is not None
@@ -163,8 +196,9 @@ class LoadGenerator:
         engine = make_engine(self.url, connections=spec.connections, timeout=self.timeout,
                              keepalive=spec.keepalive, record=self.timeline.requests.add)
         try:
-            start = loop.time()  # time.monotonic(), the clock of every timeline
-            schedule = Schedule(start, spec.rate, self.window)
+            # loop.time() is time.monotonic(), the clock of every timeline and process.
+            start = self._start_at if self._start_at is not None else loop.time()
+            schedule = Schedule(start, spec.rate, self.window, *self._share)
             self.timeline.load_start = start
             if self._on_start is not None:
                 self._on_start(start)

@@ -164,6 +164,7 @@ class LoadSpec:
     keepalive: bool = _parsed(boolean, True)
     path: str = _parsed(url_path, "/")
     url: str | None = _parsed(optional(http_url), None)
+    processes: int = _parsed(count_at_least_one, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,6 +307,8 @@ OPTIONS: tuple[OptionDef, ...] = (
               positive_duration, None, "DURATION"),
     OptionDef("url", "send the load to this existing endpoint instead of a provisioned "
               "service (chaos markers are then rejected)", http_url, None, "URL"),
+    OptionDef("load_processes", "spread each load window over this many processes, for rates "
+              "one process cannot hold (default 1)", count_at_least_one, None, "N"),
     OptionDef("seed", "seed for victim choice; printed in every report so a run can be "
               "replayed (default: random)", count_at_least_zero, None, "N"),
     OptionDef("time_scale", "sim backend: factor applied to every simulated timing, load "
@@ -323,13 +326,14 @@ class SessionSettings:
     rate: float | None = None
     duration: float | None = None
     url: str | None = None
+    load_processes: int | None = None
     seed: int | None = None
     time_scale: float = 1.0
     report_dir: Path | None = None
 
     def load_defaults(self) -> LoadSpec:
         """The ``ingress_load`` values a test gets before its own marker is applied."""
-        base = LoadSpec(url=self.url)
+        base = LoadSpec(url=self.url, processes=self.load_processes or 1)
         if self.rate is not None:
             base = dataclasses.replace(base, rate=self.rate)
         if self.duration is not None:

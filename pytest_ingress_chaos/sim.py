@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import random
-import resource
 import signal
 import sys
 import time
@@ -36,10 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from .backends.sim import http11
-from .backends.sim.alb import ALBListener, TargetGroup
-from .backends.sim.cluster import LOOPBACK, Cluster, DeploymentSpec
-from .backends.sim.server import SimService
+from .backends.sim.cluster import Cluster, DeploymentSpec
+from .backends.sim.server import SimService, raise_fd_limit
 from .backends.sim.timings import SimTimings
 from .settings import (
     DEFAULT_MODE,
@@ -246,7 +243,8 @@ class Timeline:
 
 
 def human_line(event: dict[str, Any]) -> str:
-    return f"{event['t']:8.2f}  {event['source']:<10} {event['message']}"
+    t = event["t"] if abs(event["t"]) >= 0.005 else 0.0  # no "-0.00"
+    return f"{t:8.2f}  {event['source']:<10} {event['message']}"
 
 
 def json_line(event: dict[str, Any]) -> str:
@@ -279,20 +277,6 @@ def make_sinks(options: Options, stdout: Stdout, events_file: IO[str] | None
 
 
 # --- the run --------------------------------------------------------------------------------------
-
-
-class FixedPortListener(ALBListener):
-    """The ALB listener on a port the user chose; ``ALBListener`` always binds an ephemeral
-    port."""
-
-    def __init__(self, group: TargetGroup, timings: SimTimings, port: int) -> None:
-        super().__init__(group, timings)
-        self.port = port
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, self.port,
-                                                  limit=http11.MAX_HEAD)
-        return self.port
 
 
 class StopRequest:
@@ -352,13 +336,16 @@ def describe(options: Options, url: str) -> str:
 async def serve(options: Options, stdout: Stdout, timeline: Timeline) -> int:
     loop = asyncio.get_running_loop()
     stop = StopRequest()
+
+    def on_signal(name: str) -> None:
+        timeline.muted = True  # at once: a terminal's Ctrl-C is reaching the pods right now
+        stop.set(f"{name} received")
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set, f"{signal.Signals(signum).name} received")
+        loop.add_signal_handler(signum, on_signal, signal.Signals(signum).name)
     timings = SimTimings(time_scale=options.time_scale)
     service = SimService(options.mode, options.deployment, timings, options.seed,
-                         timeline.record_simulator)
-    if options.port:
-        service.listener = FixedPortListener(service.group, timings, options.port)
+                         timeline.record_simulator, port=options.port or 0)
     try:
         try:
             await service.start()
@@ -383,19 +370,11 @@ async def run_until_stopped(options: Options, service: SimService, stdout: Stdou
     duration = options.duration
     reason = await stop.wait(None if duration is None else options.wall(duration),
                              f"--duration {format_seconds(duration or 0)} reached")
+    timeline.muted = True
     chaos.cancel()
     await asyncio.gather(chaos, return_exceptions=True)
     timeline.record("sim", "sim.stopping", "ingress",
                     f"stopping ({reason}): stopping every pod, closing every socket")
-
-
-def raise_fd_limit() -> None:
-    """Every client connection to a blackholed pod holds descriptors until it times out, and
-    wrk opens many: allow as many descriptors as the hard limit does (up to 65536)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
 
 
 def open_events(options: Options) -> IO[str] | None:

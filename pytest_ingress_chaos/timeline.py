@@ -8,49 +8,21 @@ lot into a :class:`LoadResult`, and :func:`judge` into the list of SLO violation
 
 from __future__ import annotations
 
-import math
 import threading
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import outcomes
+from .records import LATE_SEND_THRESHOLD, RequestLog
 from .settings import SLOSpec
+from .stats import spectrum, summary_ms
 
+BUCKET = 0.1  # seconds of test time per bucket of the request-rate timeline
 # Failures closer together than this (in test seconds) belong to one error window.
 ERROR_WINDOW_GAP = 1.0
-# A request sent later than this after its scheduled time counts as sent late.
-LATE_SEND_THRESHOLD = 0.050
 # The generator "held the rate" if it sent at least this share of what was scheduled, on time.
 RATE_TOLERANCE = 0.01
-
-
-class RequestLog:
-    """Columnar request records: one array per field, not one Python object per request."""
-
-    def __init__(self) -> None:
-        self.intended = array("d")  # when the schedule said to send (monotonic seconds)
-        self.sent = array("d")  # when it was actually sent
-        self.end = array("d")  # when the response (or the failure) arrived
-        self.outcome = array("h")  # HTTP status, or a negative outcomes.* code
-        self.pod = array("h")  # index into pod_names, -1 when unknown
-        self.pod_names: list[str] = []
-        self._pod_index: dict[str, int] = {}
-
-    def add(self, intended: float, sent: float, end: float, outcome: int, pod: str | None) -> None:
-        if pod is None:
-            index = -1
-        elif (index := self._pod_index.get(pod, -1)) < 0:
-            index = self._pod_index[pod] = len(self.pod_names)
-            self.pod_names.append(pod)
-        self.intended.append(intended)
-        self.sent.append(sent)
-        self.end.append(end)
-        self.outcome.append(outcome)
-        self.pod.append(index)
-
-    def __len__(self) -> int:
-        return len(self.outcome)
 
 
 @dataclass(frozen=True)
@@ -84,13 +56,18 @@ class LoadResult:
     target_rate: float  # requests per second asked for
     achieved_rate: float  # requests per second actually sent
     duration: float  # length of the load window
-    latency: dict[str, float]  # ms from the scheduled send: p50, p90, p99, max, mean, stdev
-    send_lag: dict[str, float]  # ms from scheduled to actual send: p50, p99, max
+    # ms from the scheduled send (corrected for coordinated omission, as wrk2 reports):
+    # p50, p75, p90, p99, p99.9, p99.99, max, mean, stdev
+    latency: dict[str, float]
+    latency_uncorrected: dict[str, float]  # the same from the actual send (wrk2 -U)
+    send_lag: dict[str, float]  # ms from scheduled to actual send: p50, p90, p99, p99.9, max
     late: int  # requests sent more than LATE_SEND_THRESHOLD after their scheduled time
     not_sent: int  # requests the schedule asked for that never went out
     error_windows: list[ErrorWindow]
     events: list[Event]
     per_pod: dict[str, int]  # serving pod -> successful responses
+    buckets: list[dict[str, float | int]] = field(default_factory=list)  # per BUCKET seconds
+    latency_spectrum: list[dict[str, Any]] = field(default_factory=list)  # wrk2's spectrum
     time_scale: float = 1.0
     violations: list[str] = field(default_factory=list)
 
@@ -134,21 +111,6 @@ class Timeline:
         return [Event(self.offset(t), *rest) for t, *rest in raw]
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile, as wrk2 and HdrHistogram report them."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def _distribution(values_ms: list[float], quantiles: dict[str, float]) -> dict[str, float]:
-    values_ms.sort()
-    figures = {name: _percentile(values_ms, q) for name, q in quantiles.items()}
-    figures["max"] = values_ms[-1] if values_ms else 0.0
-    return figures
-
-
 def _error_windows(timeline: Timeline, failed: list[int]) -> list[ErrorWindow]:
     log = timeline.requests
     failed.sort(key=lambda i: log.intended[i])
@@ -176,48 +138,59 @@ def _window(timeline: Timeline, group: list[int]) -> ErrorWindow:
     )
 
 
+def _buckets(timeline: Timeline) -> list[dict[str, float | int]]:
+    """Requests per BUCKET seconds of test time, by scheduled send: ``at``, ``ok``, ``errors``."""
+    log = timeline.requests
+    if not log or timeline.load_start is None:
+        return []
+    width = BUCKET * timeline.time_scale
+    start = timeline.load_start
+    ok: Counter[int] = Counter()
+    failed: Counter[int] = Counter()
+    for intended, code in zip(log.intended, log.outcome, strict=True):
+        # Scheduled times fall exactly on bucket edges (i / rate): the epsilon keeps float
+        # error from moving them into the bucket before.
+        (ok if 200 <= code < 300 else failed)[int((intended - start) / width + 1e-6)] += 1
+    last = max(max(ok, default=0), max(failed, default=0))
+    return [{"at": round(i * BUCKET, 3), "ok": ok[i], "errors": failed[i]}
+            for i in range(min(ok.keys() | failed.keys(), default=0), last + 1)]
+
+
 def summarize(timeline: Timeline, target_rate: float, slo: SLOSpec | None = None) -> LoadResult:
-    """Turn a finished timeline into a result; with ``slo``, also list its violations."""
+    """Turn a finished timeline into a result; with ``slo``, also list its violations.
+
+    One pass over the outcome column at C speed (Counter over arrays); percentiles come from the
+    histograms the log filled as requests finished.
+    """
     log = timeline.requests
     count = len(log)
-    by_outcome: Counter[str] = Counter()
-    per_pod: Counter[str] = Counter()
-    failed: list[int] = []
-    latency_ms: list[float] = []
-    lag_ms: list[float] = []
-    late = 0
-    for i in range(count):
-        code = log.outcome[i]
-        by_outcome[outcomes.label(code)] += 1
-        if outcomes.is_success(code):
-            if log.pod[i] >= 0:
-                per_pod[log.pod_names[log.pod[i]]] += 1
-        else:
-            failed.append(i)
-        latency_ms.append((log.end[i] - log.intended[i]) * 1000)
-        lag = log.sent[i] - log.intended[i]
-        lag_ms.append(lag * 1000)
-        late += lag > LATE_SEND_THRESHOLD
-    mean = sum(latency_ms) / count if count else 0.0
-    stdev = math.sqrt(sum((x - mean) ** 2 for x in latency_ms) / count) if count else 0.0
-    latency = _distribution(latency_ms, {"p50": 0.5, "p90": 0.9, "p99": 0.99})
-    latency.update(mean=mean, stdev=stdev)
+    codes = Counter(log.outcome)
+    # HTTP statuses first, in order, then transport failures.
+    by_outcome = {outcomes.label(code): codes[code]
+                  for code in sorted(codes, key=lambda code: (code < 0, abs(code)))}
+    served = Counter(pod for code, pod in zip(log.outcome, log.pod, strict=True)
+                     if pod >= 0 and 200 <= code < 300)
+    failed = [i for i, code in enumerate(log.outcome) if not 200 <= code < 300]
     start, end = timeline.load_start, timeline.load_end
     real_duration = (end - start) if start is not None and end is not None else 0.0
+    lag = summary_ms(log.send_lag)
     result = LoadResult(
         requests=count,
         errors=len(failed),
-        by_outcome=dict(sorted(by_outcome.items())),
+        by_outcome=by_outcome,
         target_rate=target_rate,
         achieved_rate=count / real_duration if real_duration > 0 else 0.0,
         duration=real_duration / timeline.time_scale,
-        latency=latency,
-        send_lag=_distribution(lag_ms, {"p50": 0.5, "p99": 0.99}),
-        late=late,
+        latency=summary_ms(log.corrected),
+        latency_uncorrected=summary_ms(log.uncorrected),
+        send_lag={name: lag[name] for name in ("p50", "p90", "p99", "p99.9", "max")},
+        late=log.late,
         not_sent=timeline.not_sent,
         error_windows=_error_windows(timeline, failed),
         events=timeline.events(),
-        per_pod=dict(sorted(per_pod.items())),
+        per_pod=dict(sorted((log.pod_names[i], n) for i, n in served.items())),
+        buckets=_buckets(timeline),
+        latency_spectrum=spectrum(log.corrected),
         time_scale=timeline.time_scale,
     )
     if slo is not None:

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from pytest_ingress_chaos.load import LoadGenerator, LoadGeneratorError
+from pytest_ingress_chaos.load import LoadGenerator, LoadGeneratorError, Schedule
+from pytest_ingress_chaos.records import RequestLog
 from pytest_ingress_chaos.settings import LoadSpec
 from pytest_ingress_chaos.timeline import Timeline, summarize
 
@@ -94,3 +95,54 @@ def test_a_window_starts_once() -> None:
         with pytest.raises(LoadGeneratorError, match="already started"):
             generator.start()
         generator.wait()
+
+
+# --- the schedule, with a fake clock --------------------------------------------------------
+
+
+def test_schedule_takes_what_is_due_and_nothing_more() -> None:
+    schedule = Schedule(start=100.0, rate=10, window=1.0)
+    assert schedule.take_due(99.99) == []
+    assert schedule.take_due(100.0) == [100.0]
+    assert schedule.next_due == pytest.approx(100.1)
+    # A late wake-up gets every overdue request at once (open model: none are skipped).
+    assert schedule.take_due(100.35) == pytest.approx([100.1, 100.2, 100.3])
+    assert schedule.remaining() == 6
+    assert len(schedule.take_due(1000.0)) == 6
+    assert schedule.next_due is None and schedule.remaining() == 0
+
+
+def test_shares_of_a_schedule_cover_it_exactly_once() -> None:
+    whole = Schedule(start=0.0, rate=7, window=3.0).take_due(10.0)
+    shares = [Schedule(start=0.0, rate=7, window=3.0, offset=k, stride=3).take_due(10.0)
+              for k in range(3)]
+    assert len(whole) == 21
+    assert sorted(t for share in shares for t in share) == whole
+    assert [len(share) for share in shares] == [7, 7, 7]
+
+
+def test_merged_logs_keep_records_pods_and_histograms() -> None:
+    first, second = RequestLog(), RequestLog()
+    first.add(1.0, 1.001, 1.011, 200, "kubia-a")
+    second.add(1.5, 1.5, 1.6, 200, "kubia-b")
+    second.add(2.0, 2.1, 2.2, 502, None)
+    second.add(2.5, 2.5, 2.51, 200, "kubia-a")
+    first.merge(second.export())
+    assert len(first) == 4
+    assert first.pod_names == ["kubia-a", "kubia-b"]
+    assert [first.pod_names[i] if i >= 0 else None for i in first.pod] == [
+        "kubia-a", "kubia-b", None, "kubia-a"]
+    assert list(first.outcome) == [200, 200, 502, 200]
+    assert first.corrected.get_total_count() == 4
+    assert first.late == 1  # the request sent 100 ms after its time
+    assert first.corrected.get_max_value() == pytest.approx(200_000, rel=1e-3)
+
+
+def test_several_processes_share_one_schedule() -> None:
+    with serve(answer_ok) as url:
+        timeline, _ = _run(url, rate=300, duration=1.0, processes=2)
+    result = summarize(timeline, 300)
+    assert result.by_outcome == {"200": 300}
+    intended = sorted(timeline.requests.intended)
+    assert {round(b - a, 6) for a, b in itertools.pairwise(intended)} == {round(1 / 300, 6)}
+    assert result.achieved_rate == pytest.approx(300, rel=0.02)

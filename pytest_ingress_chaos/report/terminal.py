@@ -37,7 +37,7 @@ def render(result: LoadResult, context: ReportContext) -> str:
     lines.append(
         f"  Latency   avg {_ms(latency['mean'])}  stdev {_ms(latency['stdev'])}  "
         f"p50 {_ms(latency['p50'])}  p90 {_ms(latency['p90'])}  p99 {_ms(latency['p99'])}  "
-        f"max {_ms(latency['max'])}  (from the scheduled send time)")
+        f"p99.9 {_ms(latency['p99.9'])}  max {_ms(latency['max'])}  (from the scheduled send)")
     lines.append(f"  Send lag  p50 {_ms(lag['p50'])}  p99 {_ms(lag['p99'])}  "
                  f"max {_ms(lag['max'])}  ({result.late} late, {result.not_sent} not sent)")
     lines.append(f"  Outcomes: {_counts(result.by_outcome)}")

@@ -197,11 +197,12 @@ class ALBListener:
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0,
+    async def start(self, port: int = 0) -> int:
+        """Listen on ``port`` (0: an ephemeral one); returns the port."""
+        self._server = await asyncio.start_server(self._serve, LOOPBACK, port,
                                                   limit=http11.MAX_HEAD)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
 
     async def close(self) -> None:
         if self._server is not None:

@@ -166,6 +166,9 @@ class Cluster:
                 "--on-sigterm", self.spec.on_sigterm, "--exit-on-stdin-eof",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
                 pass_fds=(listener.fileno(),),
+                # A terminal's Ctrl-C must not kill pods behind the simulator's back: they
+                # end through the termination sequence, or when the simulator's pipe closes.
+                start_new_session=True,
             )
             port = listener.getsockname()[1]
         finally:

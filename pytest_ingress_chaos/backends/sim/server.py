@@ -13,6 +13,7 @@ on ``{"op": "shutdown"}``, or on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import resource
@@ -32,8 +33,9 @@ class SimService:
     """One Deployment + Service + Ingress: a cluster, its kube-proxies and an ALB."""
 
     def __init__(self, mode: str, deployment: DeploymentSpec, timings: SimTimings, seed: int,
-                 emit: Emit) -> None:
+                 emit: Emit, port: int = 0) -> None:
         self.mode = mode
+        self.port = port
         self.timings = timings
         self.emit = emit
         rng = random.Random(seed)
@@ -47,6 +49,9 @@ class SimService:
 
     async def start(self) -> None:
         cluster, timings = self.cluster, self.timings
+        # The listener first: a port already taken fails before any pod has started.
+        port = await self.listener.start(self.port)
+        self.url = f"http://{LOOPBACK}:{port}"
         node_ports = [await proxy.start() for proxy in self.proxies] if \
             self.mode == "instance" else []
         await cluster.start()
@@ -63,8 +68,6 @@ class SimService:
             for node, port in zip(cluster.node_names, node_ports, strict=True):
                 self.group.register(Target(node, LOOPBACK, port), steady=True)
             cluster.endpoint_watchers.append(self._sync_proxies_later)
-        port = await self.listener.start()
-        self.url = f"http://{LOOPBACK}:{port}"
         self.emit("alb", "alb.ready", "alb",
                   f"ALB listening at {self.url}, target type {self.mode}")
 
@@ -191,11 +194,17 @@ async def serve() -> None:
     await server.close_all()
 
 
-def main() -> None:
-    # Every client connection to a dead pod holds two descriptors until it times out.
+def raise_fd_limit() -> None:
+    """Every client connection to a blackholed pod holds descriptors until it times out, and
+    a closed-model client such as wrk opens many: allow up to 65536 (within the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+
+
+def main() -> None:
+    raise_fd_limit()
     asyncio.run(serve())
 
 

@@ -1,0 +1,146 @@
+"""Load processes: one schedule spread over N processes when one cannot hold the rate.
+
+Process k of N sends requests k, k+N, k+2N, ... of the common schedule, starting at the same
+``time.monotonic()`` instant (one clock for every process on the machine), and hands its records
+back to the parent, which merges them into the test's timeline.
+
+The parent talks to each worker over its stdin/stdout: a JSON line with the settings, ``ready``
+back once the worker has imported everything, the start time, and at the end the worker's
+records (pickled plain bytes and strings). A line ``stop`` or the end of stdin (the parent went
+away) stops the worker's window early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import pickle
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+from .settings import LoadSpec
+from .timeline import Timeline
+
+_READY = b"ready\n"
+
+
+class LoadWorkerError(RuntimeError):
+    """A load process failed; the message carries its stderr."""
+
+
+class LoadWorkers:
+    """Processes 1..N-1 of an N-process schedule (the caller's thread is process 0)."""
+
+    def __init__(self, url: str, spec: LoadSpec, window: float, timeout: float,
+                 processes: int) -> None:
+        # Workers get wall-clock figures: window and timeout already scaled.
+        wall_spec = dataclasses.replace(spec, duration=window, timeout=timeout, processes=1)
+        self.processes: list[subprocess.Popen[bytes]] = []
+        try:
+            for offset in range(1, processes):
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "pytest_ingress_chaos.loadworker"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    start_new_session=True,  # Ctrl-C goes to pytest, which stops us in order
+                )
+                self.processes.append(process)
+                self._send(process, json.dumps({
+                    "url": url, "spec": dataclasses.asdict(wall_spec), "offset": offset,
+                    "stride": processes}))
+            for process in self.processes:
+                assert process.stdout is not None
+                if process.stdout.readline() != _READY:
+                    raise LoadWorkerError(f"a load process did not start: {_stderr(process)}")
+        except BaseException:
+            self.kill()
+            raise
+
+    @staticmethod
+    def _send(process: subprocess.Popen[bytes], line: str) -> None:
+        assert process.stdin is not None
+        process.stdin.write(line.encode() + b"\n")
+        process.stdin.flush()
+
+    def start(self, start_at: float) -> None:
+        for process in self.processes:
+            self._send(process, repr(start_at))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            # A worker already gone is reported by collect().
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                self._send(process, "stop")
+
+    def collect(self, timeout: float) -> list[dict[str, Any]]:
+        """Wait for every worker's records (the caller's own window is over by now)."""
+        results = []
+        try:
+            for process in self.processes:
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.close()
+                payload = _read_with_timeout(process.stdout, timeout)
+                if process.wait(timeout=timeout) != 0 or payload is None:
+                    raise LoadWorkerError(f"a load process failed (exit {process.returncode}): "
+                                          f"{_stderr(process)}")
+                results.append(pickle.loads(payload))
+        finally:
+            self.kill()
+        return results
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _read_with_timeout(stream: IO[bytes], timeout: float) -> bytes | None:
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(stream.read()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0] if box else None
+
+
+def _stderr(process: subprocess.Popen[bytes]) -> str:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    assert process.stderr is not None
+    return process.stderr.read()[-2000:].decode(errors="replace").strip() or "(no output)"
+
+
+def _worker() -> None:
+    # Imported here: load.py imports this module for LoadWorkers.
+    from .load import LoadGenerator
+
+    config = json.loads(sys.stdin.readline())
+    timeline = Timeline()
+    generator = LoadGenerator(config["url"], LoadSpec(**config["spec"]), timeline,
+                              share=(config["offset"], config["stride"]))
+    sys.stdout.buffer.write(_READY)
+    sys.stdout.buffer.flush()
+    first = sys.stdin.readline().strip()
+    if first in ("", "stop"):
+        return
+    generator.start(at=float(first))
+
+    def watch_parent() -> None:
+        sys.stdin.readline()  # "stop", or end of input: the parent is done or gone
+        generator.stop()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    generator.wait()
+    sys.stdout.buffer.write(pickle.dumps({"log": timeline.requests.export(),
+                                          "not_sent": timeline.not_sent}))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    _worker()

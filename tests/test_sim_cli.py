@@ -1,0 +1,454 @@
+"""``ingress-sim`` (``python -m pytest_ingress_chaos.sim``) as a user runs it: a real process,
+read from its stdout and its --events file, aimed at with an HTTP client of its own.
+
+Every run uses ``--time-scale 0.2`` (five times faster than real): offsets on the command line
+and in the events are test seconds, waits in the test are wall seconds (``wall()``). Each sim
+gets a session of its own, so that a test can check that nothing of it outlives it, and so that
+the fixture can clean up after a failed test with one signal to the group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+SIM = [sys.executable, "-m", "pytest_ingress_chaos.sim"]
+SCALE = 0.2
+WAIT = 30.0  # wall seconds any single step may take on a loaded two-core machine
+URL_LINE = re.compile(r"^ingress: (http://127\.0\.0\.1:(\d+))$")
+POD_ADDRESS = re.compile(r"serving at 127\.0\.0\.1:(\d+)")
+EVENT_KEYS = {"t", "source", "kind", "subject", "message"}
+
+
+def wall(test_seconds: float) -> float:
+    return test_seconds * SCALE
+
+
+# --- the process under test -----------------------------------------------------------------------
+
+
+class Sim:
+    """One ``ingress-sim`` process; stdout lines arrive on a queue as they are printed."""
+
+    def __init__(self, args: list[str], workdir: Path, command: list[str] = SIM) -> None:
+        self.events_path = workdir / f"events-{id(self)}.jsonl"
+        self._stderr: IO[bytes] = (workdir / f"stderr-{id(self)}.txt").open("w+b")
+        self.process = subprocess.Popen(
+            [*command, "--time-scale", str(SCALE), "--events", str(self.events_path), *args],
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True)
+        self.stdout: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.lines: list[str] = []
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.stdout.put(line.rstrip("\n"))
+        self.stdout.put(None)
+
+    def next_line(self, timeout: float = WAIT) -> str | None:
+        try:
+            line = self.stdout.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no stdout line within {timeout:g} s; stderr: {self.stderr()}")
+        if line is not None:
+            self.lines.append(line)
+        return line
+
+    def url(self) -> str:
+        """The URL of the first stdout line, which must be ``ingress: <url>``."""
+        first = self.next_line()
+        assert first is not None, f"stdout closed before the first line; {self.stderr()}"
+        match = URL_LINE.match(first)
+        assert match, f"first line is not 'ingress: <url>': {first!r}"
+        return match.group(1)
+
+    def rest_of_stdout(self) -> list[str]:
+        """Every line after those read so far, once the process has closed its stdout."""
+        rest = []
+        while (line := self.next_line()) is not None:
+            rest.append(line)
+        return rest
+
+    def signal(self, signum: int, *, group: bool = False) -> None:
+        if group:  # what a terminal does on Ctrl-C: the whole foreground process group
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ingress-sim still running after {timeout:g} s; {self.stderr()}")
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return "stderr: " + self._stderr.read().decode(errors="replace")[-3000:]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.events_path.read_text().splitlines()]
+
+    def pod_ports(self) -> list[int]:
+        return [int(m.group(1)) for e in self.events() if e["kind"] == "pod.created"
+                if (m := POD_ADDRESS.search(e["message"]))]
+
+    def close(self) -> None:
+        """Stop whatever is left of the run (after a failed test): the whole session."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self._stderr.close()
+
+
+StartSim = Callable[..., Sim]
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[StartSim]:
+    sims: list[Sim] = []
+
+    def start(*args: str, command: list[str] = SIM) -> Sim:
+        sim = Sim(list(args), tmp_path, command)
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        sim.close()
+    for sim in sims:
+        assert_session_ends(sim.process.pid)
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def session_members(session: int) -> list[str]:
+    """Command lines of the processes still in ``session`` (the sim's and its pods')."""
+    if not Path("/proc").is_dir():
+        return []  # nowhere to look; the port checks still apply
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) == session:
+                members.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (ProcessLookupError, PermissionError, FileNotFoundError):
+            continue
+    return members
+
+
+def assert_session_ends(session: int) -> None:
+    # Polls: a SIGKILLed sim's pods need a moment to see their stdin close.
+    assert wait_until(lambda: not session_members(session), 5.0), \
+        f"processes left behind: {session_members(session)}"
+
+
+def refuses(port: int) -> bool:
+    """True if nothing listens on the port (a blackholed one would time out instead)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def assert_nothing_left(sim: Sim, url: str) -> None:
+    ports = [int(url.rsplit(":", 1)[1]), *sim.pod_ports()]
+    assert len(ports) >= 4, f"expected the ALB and 3 pods in the events: {ports}"
+    assert [port for port in ports if not refuses(port)] == []
+    assert session_members(sim.process.pid) == []
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [event["kind"] for event in events]
+
+
+# --- the first line and the ingress behind it -----------------------------------------------------
+
+
+def test_first_line_is_the_url_and_it_serves_kubia(start_sim: StartSim) -> None:
+    sim = start_sim()
+    url = sim.url()
+    response = httpx.get(url, timeout=WAIT)
+    assert response.status_code == 200
+    assert response.text.startswith("You've hit kubia-")
+    sim.signal(signal.SIGTERM)
+    assert sim.wait() == 0
+
+
+def test_duration_ends_the_run_and_the_events_file_has_the_timeline(start_sim: StartSim) -> None:
+    sim = start_sim("--duration", "2s")
+    url = sim.url()
+    started = time.monotonic()
+    assert sim.wait() == 0
+    assert time.monotonic() - started < wall(2.0) + 5.0
+    events = sim.events()
+    assert all(set(event) == EVENT_KEYS for event in events), events
+    seen = kinds(events)
+    assert seen.count("pod.created") == 3 and seen.count("pod.ready") == 3
+    assert {"endpoints.updated", "target.registered", "alb.ready", "sim.started"} <= set(seen)
+    assert seen[-1] == "sim.stopping"
+    times = [event["t"] for event in events]
+    assert times == sorted(times)
+    # Provisioning happens before test second 0 (the URL line); the run ends at --duration.
+    assert times[0] < 0 and events[seen.index("sim.started")]["t"] >= 0
+    assert 2.0 <= times[-1] < 2.0 + 2.0 / SCALE
+    assert "--duration 2s reached" in events[-1]["message"]
+    assert_nothing_left(sim, url)
+
+
+@pytest.mark.parametrize(("flags", "form"), [([], "human"), (["--quiet"], "none"),
+                                             (["--events", "-"], "json")],
+                         ids=["default", "--quiet", "--events -"])
+def test_what_follows_the_first_line(start_sim: StartSim, flags: list[str], form: str) -> None:
+    sim = start_sim("--duration", "1s", *flags)  # a later --events wins over the fixture's
+    sim.url()
+    rest = sim.rest_of_stdout()
+    assert sim.wait() == 0
+    if form == "none":
+        assert rest == []
+    elif form == "json":
+        events = [json.loads(line) for line in rest]
+        assert {"pod.created", "alb.ready", "sim.stopping"} <= set(kinds(events))
+    else:
+        assert all(re.match(r"^ *-?\d+\.\d\d  \S+ +\S", line) for line in rest), rest
+        assert any("alb" in line and "ALB listening at" in line for line in rest), rest
+        assert "stopping (--duration 1s reached)" in rest[-1]
+
+
+# --- chaos ----------------------------------------------------------------------------------------
+
+
+def test_kill_pods_at_deletes_pods_on_schedule(start_sim: StartSim) -> None:
+    sim = start_sim("--mode", "ip", "--kill-pods-at", "2s", "--kill-pods-at", "1s",
+                    "--kill-count", "2", "--duration", "4s")
+    sim.url()
+    assert sim.wait() == 0
+    events = sim.events()
+    kills = [event for event in events if event["kind"] == "kill_pods"]
+    assert [event["source"] for event in kills] == ["chaos"] * 4
+    slack = 0.5 / SCALE  # half a wall second
+    assert all(1.0 <= kill["t"] < 1.0 + slack for kill in kills[:2]), kills
+    assert all(2.0 <= kill["t"] < 2.0 + slack for kill in kills[2:]), kills
+    assert max(kill["t"] for kill in kills[:2]) < min(kill["t"] for kill in kills[2:])
+    assert len({kill["subject"] for kill in kills}) == 4  # a terminating pod is not re-killed
+    for kill in kills:  # each on the simulator's timeline right after its chaos event
+        after = events[events.index(kill):]
+        about_victim = [e["kind"] for e in after if e["subject"] == kill["subject"]]
+        assert "pod.deleted" in about_victim and "pod.exited" in about_victim, (kill, events)
+        assert kill["message"].startswith(f"kill_pods: deleting pod {kill['subject']} on node-")
+
+
+def test_the_seed_replays_the_same_pods_and_victims(start_sim: StartSim) -> None:
+    args = ("--mode", "ip", "--kill-pods-at", "500ms", "--duration", "1s")
+    runs = [start_sim(*args, "--seed", seed) for seed in ("4242", "4242", "4343")]
+    for sim in runs:
+        assert sim.wait() == 0
+
+    def story(sim: Sim) -> list[tuple[str, str]]:
+        return [(e["kind"], e["subject"]) for e in sim.events()
+                if e["kind"] in ("pod.created", "kill_pods")]
+
+    first, again, other = map(story, runs)
+    assert first == again
+    assert any(kind == "kill_pods" for kind, _ in first)
+    assert first != other
+    assert "seed 4242" in next(e["message"] for e in runs[0].events()
+                               if e["kind"] == "sim.started")
+
+
+# --- the story: ip mode costs errors, instance mode does not --------------------------------------
+
+
+@dataclass(frozen=True)
+class Shot:
+    at: float  # scheduled send time, wall seconds after the URL line was read
+    outcome: str  # "200", "502", "timeout", ...
+
+
+def fire(url: str, *, rate: float, seconds: float, timeout: float) -> list[Shot]:
+    """An open-model client: ``rate`` requests/s on schedule, each on a worker thread, so a
+    request that hangs does not delay the next one."""
+    count = round(rate * seconds)
+    start = time.monotonic()
+    with httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=64)) as client, \
+            ThreadPoolExecutor(max_workers=48) as pool:
+
+        def shot(at: float) -> Shot:
+            try:
+                response = client.get(url)
+            except httpx.TimeoutException:
+                return Shot(at, "timeout")
+            except httpx.TransportError as exc:
+                return Shot(at, type(exc).__name__)
+            from_kubia = response.text.startswith("You've hit kubia-")
+            if response.status_code == 200 and not from_kubia:
+                return Shot(at, "200 with a foreign body")
+            return Shot(at, str(response.status_code))
+
+        futures = []
+        for i in range(count):
+            at = i / rate
+            time.sleep(max(0.0, start + at - time.monotonic()))
+            futures.append(pool.submit(shot, at))
+        return [future.result() for future in futures]
+
+
+@pytest.mark.parametrize("mode", ["ip", "instance"])
+def test_a_pod_kill_costs_errors_in_ip_mode_and_none_in_instance_mode(start_sim: StartSim,
+                                                                     mode: str) -> None:
+    kill_at = 1.0  # test seconds: 0.2 s of wall time into the client's 3 s
+    sim = start_sim("--mode", mode, "--kill-pods-at", f"{kill_at:g}s")
+    shots = fire(sim.url(), rate=40, seconds=3.0, timeout=0.5)
+    sim.signal(signal.SIGINT)
+    assert sim.wait() == 0
+    events = sim.events()
+    kills = [e for e in events if e["kind"] == "kill_pods"]
+    assert len(kills) == 1, events
+    victim = kills[0]["subject"]
+    exited = next(e for e in events if e["kind"] == "pod.exited" and e["subject"] == victim)
+    assert exited["t"] < 3.0 / SCALE, "the pod must die while the client is still sending"
+    outcomes = Counter(shot.outcome for shot in shots)
+    failed = [shot for shot in shots if shot.outcome != "200"]
+    if mode == "instance":
+        assert failed == [], outcomes  # kube-proxy routes around the pod before it dies
+        return
+    # ip: the ALB keeps sending to the dead pod's address until the controller deregisters it
+    # 10 test seconds later: first refused (502), then blackholed (timeouts).
+    assert len(failed) >= 5, outcomes
+    assert set(outcomes) <= {"200", "502", "504", "timeout"}, outcomes
+    assert failed[0].at >= wall(kill_at) - 0.05, f"errors before the kill: {failed[0]}"
+    assert failed[-1].at <= wall(kill_at + 10.0) + 0.5, f"errors after deregistration: {failed}"
+
+
+# --- ending the run: signals, and nothing left behind ---------------------------------------------
+
+
+@pytest.mark.parametrize(("signum", "group"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                               (signal.SIGINT, True)],
+                         ids=["SIGINT", "SIGTERM", "Ctrl-C-to-the-process-group"])
+def test_a_signal_ends_the_run_with_0_and_leaves_nothing(start_sim: StartSim, signum: int,
+                                                         group: bool) -> None:
+    sim = start_sim("--mode", "ip", "--kill-pods-at", "500ms")
+    url = sim.url()
+    assert httpx.get(url, timeout=WAIT).status_code == 200
+    assert wait_until(lambda: "address.released" in kinds(sim.events()), WAIT)  # a blackhole
+    sim.signal(signum, group=group)
+    assert sim.wait() == 0, sim.stderr()
+    assert "Traceback" not in sim.stderr()
+    name = signal.Signals(signum).name
+    assert sim.events()[-1]["message"].startswith(f"stopping ({name} received)")
+    assert_nothing_left(sim, url)  # the released address too: the blackhole socket is closed
+
+
+def test_pods_outlive_no_sigkilled_sim(start_sim: StartSim) -> None:
+    sim = start_sim()
+    url = sim.url()
+    sim.signal(signal.SIGKILL)
+    assert sim.wait() == -signal.SIGKILL
+    # The pods see their stdin close and exit on their own.
+    ports = [int(url.rsplit(":", 1)[1]), *sim.pod_ports()]
+    assert wait_until(lambda: all(refuses(port) for port in ports), 10.0), ports
+    assert wait_until(lambda: not session_members(sim.process.pid), 10.0)
+
+
+# --- options --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_port_chooses_the_alb_port(start_sim: StartSim) -> None:
+    port = free_port()
+    sim = start_sim("--port", str(port), "--duration", "1s")
+    assert sim.url() == f"http://127.0.0.1:{port}"
+    assert sim.wait() == 0
+
+
+def test_a_port_in_use_is_an_error_not_a_traceback(start_sim: StartSim) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        sim = start_sim("--port", str(taken.getsockname()[1]))
+        assert sim.wait() == 1
+    assert sim.rest_of_stdout() == []
+    assert "could not start" in sim.stderr() and "Traceback" not in sim.stderr()
+    assert session_members(sim.process.pid) == []  # the pods it had started are gone
+
+
+BAD_INPUT = [
+    (["--kill-pods-at", "soon"], "--kill-pods-at", '"250ms", "5s", "1m" or a number'),
+    (["--mode", "nlb"], "--mode", "'ip', 'instance'"),
+    (["--duration=-1s"], "--duration", '"250ms", "5s", "1m" or a number'),
+    (["--duration", "0"], "--duration", "> 0"),
+    (["--time-scale", "fast"], "--time-scale", "expected a number"),
+    (["--replicas", "0"], "--replicas", "whole number >= 1"),
+    (["--on-sigterm", "drop"], "--on-sigterm", "'exit', 'drain', 'ignore'"),
+    (["--kill-pods-at", "5s", "--duration", "2s"], "--kill-pods-at", "--duration 2s"),
+    (["--port", "65536"], "--port", "0 to 65535"),
+    (["--seed", "-1"], "--seed", "whole number >= 0"),
+]
+
+
+@pytest.mark.parametrize(("args", "option", "says"), BAD_INPUT,
+                         ids=[" ".join(args) for args, _, _ in BAD_INPUT])
+def test_bad_input_is_a_usage_error_naming_the_option(args: list[str], option: str,
+                                                     says: str) -> None:
+    done = subprocess.run([*SIM, *args], capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"ingress-sim: error: argument {option}: " in done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_console_script(start_sim: StartSim) -> None:
+    script = shutil.which("ingress-sim", path=sysconfig.get_path("scripts"))
+    if script is None:
+        pytest.skip("ingress-sim is not installed next to this Python; pip install -e .")
+    sim = start_sim("--duration", "1s", "--quiet", command=[script])
+    sim.url()
+    assert sim.wait() == 0
