@@ -23,6 +23,7 @@ from .report.context import ReportContext
 from .settings import (
     CHAOS_MARKERS,
     OPTIONS,
+    AlbSpec,
     ChaosSpec,
     LoadSpec,
     ServiceSpec,
@@ -45,9 +46,15 @@ MARKERS = {
     "ingress_slo": "ingress_slo(max_errors=0, max_error_rate=None, p99=None, ignore=()): the "
                    "verdict; None switches a check off.",
     "sample_service": "sample_service(replicas=3, nodes=3, prestop_sleep='0s', "
-                      "grace_period='30s', on_sigterm='exit'): how the sample app is deployed.",
+                      "grace_period='30s', on_sigterm='exit', readiness_delay='0s', "
+                      "readiness_gate=False, external_traffic_policy='Cluster'): how the "
+                      "sample app is deployed.",
     "kill_pods": "kill_pods(at='0s', count=1, grace_period=None, force=False): delete pods at "
                  "an offset from load start.",
+    "alb": "alb(deregistration_delay='300s', healthcheck_interval='15s', "
+           "healthcheck_timeout='5s', healthy_threshold=2, unhealthy_threshold=2, "
+           "registration_lag='10s', deregistration_lag='10s', lag_jitter='2s', "
+           "idle_timeout='60s', algorithm='round_robin'): the simulated ALB and controller.",
 }
 _LOAD_MARKERS = {"ingress_load", "ingress_slo", *CHAOS_MARKERS}
 _PROVISIONING_FIXTURES = {"ingress_service", "ingress_load", "ingress_chaos"}
@@ -61,6 +68,7 @@ class TestPlan:
     load: LoadSpec
     slo: SLOSpec
     service: ServiceSpec
+    alb: AlbSpec
     chaos: list[ChaosSpec]
     seed: int
     timeline: Timeline
@@ -193,7 +201,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     fixtures = set(getattr(item, "fixturenames", ()))
     for marker in item.iter_markers():
         needs = ({"ingress_load"} if marker.name in _LOAD_MARKERS
-                 else _PROVISIONING_FIXTURES if marker.name == "sample_service"
+                 else _PROVISIONING_FIXTURES if marker.name in ("sample_service", "alb")
                  else {*_PROVISIONING_FIXTURES, "ingress_mode"} if marker.name == "ingress_mode"
                  else None)
         if needs is not None and not fixtures & needs:
@@ -220,7 +228,7 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
                 f"marker {action.kind} on {item.name}: at={format_seconds(action.at)} is not "
                 f"inside the load window (duration={format_seconds(load.duration)})")
     if load.url is not None:
-        for name in (*CHAOS_MARKERS, "sample_service", "ingress_mode"):
+        for name in (*CHAOS_MARKERS, "sample_service", "alb", "ingress_mode"):
             if item.get_closest_marker(name) is not None:
                 raise SettingsError(
                     f"marker {name} on {item.name} needs a provisioned service, but the load "
@@ -231,6 +239,7 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
         load=load,
         slo=_marker_spec(item, "ingress_slo", SLOSpec()),
         service=_marker_spec(item, "sample_service", ServiceSpec()),
+        alb=_marker_spec(item, "alb", AlbSpec()),
         chaos=chaos,
         seed=session.seed,
         timeline=Timeline(time_scale=session.settings.time_scale),
@@ -285,7 +294,8 @@ def ingress_service(ingress_backend: Backend, ingress_mode: str,
     if plan.load.url is not None:
         pytest.fail(f"ingress_service provisions a service, but the load of {plan.nodeid} goes "
                     f"to the explicit url={plan.load.url!r}", pytrace=False)
-    service = ingress_backend.provision(plan.service, ingress_mode, plan.timeline, plan.seed)
+    service = ingress_backend.provision(plan.service, plan.alb, ingress_mode, plan.timeline,
+                                        plan.seed)
     try:
         yield service
     finally:

@@ -21,6 +21,8 @@ from .units import DURATION_FORMS, parse_duration
 MODES = ("ip", "instance")
 BACKENDS = ("sim",)
 SIGTERM_BEHAVIOURS = ("exit", "drain", "ignore")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+ALB_ALGORITHMS = ("round_robin", "least_outstanding_requests")
 DEFAULT_MODE = "instance"  # the AWS Load Balancer Controller's default target type
 
 
@@ -186,7 +188,26 @@ class ServiceSpec:
     prestop_sleep: float = _parsed(duration, 0.0)
     grace_period: float = _parsed(duration, 30.0)
     on_sigterm: str = _parsed(choice(*SIGTERM_BEHAVIOURS), "exit")
+    readiness_delay: float = _parsed(duration, 0.0)
+    readiness_gate: bool = _parsed(boolean, False)
+    external_traffic_policy: str = _parsed(choice(*TRAFFIC_POLICIES), "Cluster")
 
+
+@dataclass(frozen=True, kw_only=True)
+class AlbSpec:
+    """``@pytest.mark.alb``: the load balancer and its controller, with the AWS Load Balancer
+    Controller's defaults (names follow its annotations)."""
+
+    deregistration_delay: float = _parsed(duration, 300.0)
+    healthcheck_interval: float = _parsed(positive_duration, 15.0)
+    healthcheck_timeout: float = _parsed(positive_duration, 5.0)
+    healthy_threshold: int = _parsed(count_at_least_one, 2)
+    unhealthy_threshold: int = _parsed(count_at_least_one, 2)
+    registration_lag: float = _parsed(duration, 10.0)
+    deregistration_lag: float = _parsed(duration, 10.0)
+    lag_jitter: float = _parsed(duration, 2.0)
+    idle_timeout: float = _parsed(positive_duration, 60.0)
+    algorithm: str = _parsed(choice(*ALB_ALGORITHMS), "round_robin")
 
 @dataclass(frozen=True, kw_only=True)
 class KillPods:
@@ -208,6 +229,7 @@ MARKER_SPECS: dict[str, type[Any]] = {
     "ingress_load": LoadSpec,
     "ingress_slo": SLOSpec,
     "sample_service": ServiceSpec,
+    "alb": AlbSpec,
     **CHAOS_MARKERS,
 }
 

@@ -74,7 +74,8 @@ def test_result_api(pytester: pytest.Pytester) -> None:
             assert result.achieved_rate == pytest.approx(50, rel=0.05)
             assert set(result.latency) >= {"p50", "p90", "p99", "max"}
             [window] = result.error_windows
-            assert 2.0 <= window.start < 3.5 and 10.0 <= window.end <= 12.0
+            # from the kill at 2 s to the deregistration, 10 s +- 2 s later, or the window end
+            assert 2.0 <= window.start < 3.5 and 9.0 <= window.end <= 12.0
             kinds = [e.kind for e in result.events if e.at >= 0]
             assert kinds.index("kill_pods") < kinds.index("pod.deleted") < kinds.index(
                 "target.draining")

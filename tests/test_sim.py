@@ -30,7 +30,7 @@ import pytest
 
 from pytest_ingress_chaos.backends.base import PodInfo
 from pytest_ingress_chaos.backends.sim.client import SimBackend, SimService, SimulatorError
-from pytest_ingress_chaos.settings import ServiceSpec
+from pytest_ingress_chaos.settings import AlbSpec, ServiceSpec
 from pytest_ingress_chaos.timeline import Event, Timeline
 
 TIME_SCALE = 0.2
@@ -115,6 +115,8 @@ class Deployed:
 
 
 Deploy = Callable[..., Deployed]
+# The controller's lags without their jitter, so the figures below can be exact.
+EXACT_LAGS = AlbSpec(lag_jitter=0)
 
 
 @pytest.fixture
@@ -122,9 +124,10 @@ def deploy(backend: SimBackend) -> Iterator[Deploy]:
     """Provision sample services in the module's simulator; all are torn down afterwards."""
     services: list[SimService] = []
 
-    def provision(mode: str = "ip", *, seed: int = 1, **spec: Any) -> Deployed:
+    def provision(mode: str = "ip", *, seed: int = 1, alb: AlbSpec = EXACT_LAGS,
+                  **spec: Any) -> Deployed:
         timeline = Timeline(time_scale=TIME_SCALE)
-        service = backend.provision(ServiceSpec(**spec), mode, timeline, seed)
+        service = backend.provision(ServiceSpec(**spec), alb, mode, timeline, seed)
         services.append(service)
         timeline.load_start = time.monotonic()
         return Deployed(service, timeline)
@@ -618,7 +621,7 @@ def test_teardown_and_close_leave_nothing_behind() -> None:
     try:
         seed = random.SystemRandom().randrange(1 << 30)  # pod names of our own
         timeline = Timeline(time_scale=TIME_SCALE)
-        first = sim.provision(ServiceSpec(), "instance", timeline, seed)
+        first = sim.provision(ServiceSpec(), EXACT_LAGS, "instance", timeline, seed)
         deployed = Deployed(first, timeline)
         victim = deployed.running()[0]
         deployed.kill(victim.name)
@@ -629,7 +632,8 @@ def test_teardown_and_close_leave_nothing_behind() -> None:
         ports = [pod_port(pod) for pod in pods]
         alb_port = int(first.url.rsplit(":", 1)[1])
 
-        second = sim.provision(ServiceSpec(), "ip", Timeline(time_scale=TIME_SCALE), seed + 1)
+        second = sim.provision(ServiceSpec(), EXACT_LAGS, "ip",
+                               Timeline(time_scale=TIME_SCALE), seed + 1)
         second_names = {pod.name for pod in second.pods()}
         assert len(sampleapp_pids(second_names)) == 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..settings import ServiceSpec
+from ..settings import AlbSpec, ServiceSpec
 from ..timeline import Timeline
 
 
@@ -44,10 +44,11 @@ class Backend(Protocol):
 
     name: str
 
-    def provision(self, spec: ServiceSpec, mode: str, timeline: Timeline, seed: int) -> Service:
+    def provision(self, spec: ServiceSpec, alb: AlbSpec, mode: str, timeline: Timeline,
+                  seed: int) -> Service:
         """Deploy the sample service behind an ingress of target type ``mode``, wait until it
         serves, and report what it observes from then on into ``timeline``. ``seed`` makes
-        whatever the backend chooses at random (pod names) repeatable."""
+        whatever the backend chooses at random (pod names, lags) repeatable."""
         ...
 
     def describe(self) -> str:

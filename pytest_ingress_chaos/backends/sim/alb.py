@@ -16,7 +16,8 @@ to its target.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import random
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,30 +39,38 @@ class Target:
     state: str = INITIAL
     passes: int = 0  # consecutive passed health checks
     failures: int = 0  # consecutive failed health checks
+    outstanding: int = 0  # requests in flight to this target
 
     @property
     def label(self) -> str:
         return f"{self.host}:{self.port} ({self.name})"
 
 
+ALGORITHMS = ("round_robin", "least_outstanding_requests")
+
+
 class TargetGroup:
-    def __init__(self, timings: SimTimings, emit: Emit, health_check_path: str = "/") -> None:
+    def __init__(self, timings: SimTimings, emit: Emit, algorithm: str = "round_robin",
+                 health_check_path: str = "/") -> None:
         self.timings = timings
         self.emit = emit
+        self.algorithm = algorithm
         self.health_check_path = health_check_path
         self.targets: dict[tuple[str, int], Target] = {}
+        self.on_healthy: list[Callable[[Target], None]] = []
         self._next = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- membership ---------------------------------------------------------------------
 
-    def register(self, target: Target, *, steady: bool = False) -> None:
-        """Add a target. ``steady`` starts it healthy: the state of an ingress that has been
-        serving for a while, which is where every test starts."""
+    def register(self, target: Target, *, steady: str | None = None) -> None:
+        """Add a target. ``steady`` (HEALTHY or UNHEALTHY) starts it in the state an ingress
+        that has been serving for a while would show, which is where every test starts;
+        otherwise it starts ``initial`` and is checked at once."""
         key = (target.host, target.port)
         if key in self.targets and self.targets[key].state != DRAINING:
             return
-        target.state = HEALTHY if steady else INITIAL
+        target.state = steady or INITIAL
         self.targets[key] = target
         self.emit("alb", "target.registered", target.name,
                   f"target {target.label} registered ({target.state})")
@@ -103,6 +112,10 @@ class TargetGroup:
         if not candidates:
             return None
         self._next += 1
+        if self.algorithm == "least_outstanding_requests":
+            # Ties go round robin, as ALB does among equally loaded targets.
+            fewest = min(t.outstanding for t in candidates)
+            candidates = [t for t in candidates if t.outstanding == fewest]
         return candidates[self._next % len(candidates)]
 
     # --- health checks --------------------------------------------------------------------
@@ -150,40 +163,50 @@ class TargetGroup:
             target.state = new_state
             self.emit("alb", f"target.{new_state}", target.name,
                       f"target {target.label} is {new_state} (health check)")
+            if new_state == HEALTHY:
+                for callback in self.on_healthy:
+                    callback(target)
 
 
 class IpTargetController:
     """The AWS Load Balancer Controller in ip mode: reconciles the target group with the
-    endpoints it saw ``registration_lag`` (for new pods) or ``deregistration_lag`` (for gone
-    pods) ago. Each pass compares with the target group as it is when the pass runs, so a pod
-    that came and went inside the lag is registered and then deregistered, as the real
-    controller would do."""
+    endpoints it saw a lag ago (``registration_lag`` for new pods, ``deregistration_lag`` for
+    gone ones, each drawn with jitter). Each pass compares with the target group as it is when
+    the pass runs, so a pod that came and went inside the lag is registered and then
+    deregistered, as the real controller would do. Pods held back by their readiness gate are
+    registered too; the gate turns true once their target is healthy."""
 
-    def __init__(self, group: TargetGroup, timings: SimTimings, timers: Timers) -> None:
+    def __init__(self, group: TargetGroup, timings: SimTimings, timers: Timers,
+                 rng: random.Random, on_gate: Callable[[tuple[str, int]], None]) -> None:
         self.group = group
         self.timings = timings
         self.timers = timers
+        self.rng = rng
+        group.on_healthy.append(lambda target: on_gate((target.host, target.port)))
 
     def sync_now(self, ready: list[Pod]) -> None:
         for pod in ready:
-            self.group.register(Target(pod.name, *pod.address), steady=True)
+            self.group.register(Target(pod.name, *pod.address), steady=HEALTHY)
 
-    def on_endpoints(self, ready: list[Pod]) -> None:
-        wall = self.timings.wall
-        self.timers.later(wall(self.timings.registration_lag), self._register_missing, ready)
-        self.timers.later(wall(self.timings.deregistration_lag), self._deregister_gone, ready)
+    def on_endpoints(self, ready: list[Pod], gated: list[Pod]) -> None:
+        pods = ready + gated
+        timings = self.timings
+        self.timers.later(timings.controller_lag(timings.registration_lag, self.rng),
+                          self._register_missing, pods)
+        self.timers.later(timings.controller_lag(timings.deregistration_lag, self.rng),
+                          self._deregister_gone, pods)
 
     def _registered(self) -> set[tuple[str, int]]:
         return {key for key, target in self.group.targets.items() if target.state != DRAINING}
 
-    def _register_missing(self, ready: list[Pod]) -> None:
+    def _register_missing(self, pods: list[Pod]) -> None:
         registered = self._registered()
-        for pod in ready:
+        for pod in pods:
             if pod.address not in registered:
                 self.group.register(Target(pod.name, *pod.address))
 
-    def _deregister_gone(self, ready: list[Pod]) -> None:
-        wanted = {pod.address for pod in ready}
+    def _deregister_gone(self, pods: list[Pod]) -> None:
+        wanted = {pod.address for pod in pods}
         for key in self._registered() - wanted:
             self.group.deregister(key)
 
@@ -242,6 +265,14 @@ class ALBListener:
         target = self.group.pick()
         if target is None:
             return _alb_error(503)
+        target.outstanding += 1
+        try:
+            return await self._exchange(target, request, body)
+        finally:
+            target.outstanding -= 1
+
+    async def _exchange(self, target: Target, request: http11.Head, body: bytes
+                        ) -> tuple[str, list[tuple[str, str]], bytes]:
         timings = self.timings
         try:
             up_reader, up_writer = await asyncio.wait_for(

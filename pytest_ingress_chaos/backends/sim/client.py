@@ -18,7 +18,7 @@ import tempfile
 import threading
 from typing import IO, Any
 
-from ...settings import ServiceSpec
+from ...settings import AlbSpec, ServiceSpec
 from ...timeline import Timeline
 from ..base import PodInfo
 from .cluster import DeploymentSpec
@@ -113,17 +113,29 @@ class SimBackend:
 
     # --- Backend --------------------------------------------------------------------------
 
-    def provision(self, spec: ServiceSpec, mode: str, timeline: Timeline,
+    def provision(self, spec: ServiceSpec, alb: AlbSpec, mode: str, timeline: Timeline,
                   seed: int) -> SimService:
         deployment = DeploymentSpec(**{f.name: getattr(spec, f.name)
                                        for f in dataclasses.fields(DeploymentSpec)})
-        timings = SimTimings(time_scale=self.time_scale)
+        timings = SimTimings(
+            time_scale=self.time_scale,
+            registration_lag=alb.registration_lag,
+            deregistration_lag=alb.deregistration_lag,
+            lag_jitter=alb.lag_jitter,
+            deregistration_delay=alb.deregistration_delay,
+            health_check_interval=alb.healthcheck_interval,
+            health_check_timeout=alb.healthcheck_timeout,
+            healthy_threshold=alb.healthy_threshold,
+            unhealthy_threshold=alb.unhealthy_threshold,
+            idle_timeout=alb.idle_timeout,
+        )
         service_id = f"s{next(self._ids)}"
         self._timelines[service_id] = timeline  # before the first event can arrive
         try:
             result = self.request("create_service", service_id=service_id, mode=mode,
                                   deployment=dataclasses.asdict(deployment),
-                                  timings=timings.to_json(), seed=seed)
+                                  timings=timings.to_json(), seed=seed,
+                                  algorithm=alb.algorithm)
         except BaseException:
             self._timelines.pop(service_id, None)
             raise

@@ -28,7 +28,9 @@ SAMPLEAPP = Path(__file__).resolve().parents[2] / "sampleapp.py"
 LOOPBACK = "127.0.0.1"
 
 Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
-EndpointWatcher = Callable[[list["Pod"]], None]
+# Called with the Ready pods and the pods held back only by their readiness gate.
+EndpointWatcher = Callable[[list["Pod"], list["Pod"]], None]
+READINESS_GATE = "target-health.elbv2.k8s.aws"
 
 
 class Timers:
@@ -61,6 +63,9 @@ class DeploymentSpec:
     prestop_sleep: float = 0.0
     grace_period: float = 30.0
     on_sigterm: str = "exit"
+    readiness_delay: float = 0.0  # the readiness probe's initialDelaySeconds
+    readiness_gate: bool = False  # the AWS controller's pod readiness gate (ip mode only)
+    external_traffic_policy: str = "Cluster"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentSpec:
@@ -74,6 +79,7 @@ class Pod:
     port: int
     process: asyncio.subprocess.Process
     ready: bool = False
+    containers_ready: bool = False  # the app passes its probe; Ready may still wait for a gate
     terminating: bool = False
     exit_code: int | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
@@ -113,8 +119,10 @@ class Cluster:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the replicas and wait until every one of them answers."""
-        await asyncio.gather(*(self._create_pod() for _ in range(self.spec.replicas)))
+        """Create the replicas and wait until every one of them answers. They start Ready,
+        gates included: the steady state of a service that has been serving for a while."""
+        await asyncio.gather(*(self._create_pod(steady=True)
+                               for _ in range(self.spec.replicas)))
         self._publish_endpoints()
 
     async def close(self) -> None:
@@ -140,6 +148,12 @@ class Cluster:
     def ready_pods(self) -> list[Pod]:
         return [pod for pod in self.pods.values() if pod.ready and not pod.terminating]
 
+    def gated_pods(self) -> list[Pod]:
+        """Pods whose containers are ready but whose readiness gate is not (yet) true."""
+        return [pod for pod in self.pods.values()
+                if pod.containers_ready and not pod.ready and not pod.terminating
+                and pod.exit_code is None]
+
     def _pick_node(self) -> str:
         load = {name: self._starting.count(name) for name in self.node_names}
         for pod in self.pods.values():
@@ -154,7 +168,7 @@ class Cluster:
             if name not in self.pods:
                 return name
 
-    async def _create_pod(self) -> Pod:
+    async def _create_pod(self, *, steady: bool = False) -> Pod:
         name, node = self._new_name(), self._pick_node()
         # The simulator binds the pod's address itself and hands the socket to the process,
         # so the address is known (and connections queue) before the app has started.
@@ -180,10 +194,28 @@ class Cluster:
                   f"pod {name} created on {node}, serving at {LOOPBACK}:{port}")
         self._spawn(self._watch_exit(pod))
         await self._wait_until_serving(pod)
-        if not pod.terminating and pod.exit_code is None:
+        if not steady and self.spec.readiness_delay > 0:
+            await asyncio.sleep(self.timings.wall(self.spec.readiness_delay))
+        if pod.terminating or pod.exit_code is not None:
+            return pod
+        pod.containers_ready = True
+        if self.spec.readiness_gate and not steady:
+            self.emit("cluster", "pod.gated", name, f"pod {name}: containers ready, not Ready "
+                      f"until readiness gate {READINESS_GATE} is true (target healthy)")
+        else:
             pod.ready = True
             self.emit("cluster", "pod.ready", name, f"pod {name} is Ready")
         return pod
+
+    def gate_passed(self, address: tuple[str, int]) -> None:
+        """The controller saw the pod's target healthy: its readiness gate becomes true."""
+        for pod in self.pods.values():
+            if pod.address == address and pod.containers_ready and not pod.ready \
+                    and not pod.terminating and pod.exit_code is None:
+                pod.ready = True
+                self.emit("cluster", "pod.ready", pod.name,
+                          f"pod {pod.name} is Ready (readiness gate: target healthy)")
+                self._publish_endpoints()
 
     async def _wait_until_serving(self, pod: Pod) -> None:
         """The readiness probe: ready once the app answers an HTTP request."""
@@ -205,7 +237,7 @@ class Cluster:
         pod.exit_code = await pod.process.wait()
         pod.exited.set()
         if not pod.terminating and not self._closed:
-            pod.ready = False
+            pod.ready = pod.containers_ready = False
             self.emit("cluster", "pod.crashed", pod.name,
                       f"pod {pod.name} exited on its own (code {pod.exit_code})")
             self._publish_endpoints()
@@ -220,7 +252,7 @@ class Cluster:
         grace = self.spec.grace_period if grace_period is None else grace_period
         force = force or grace == 0
         pod.terminating = True
-        pod.ready = False
+        pod.ready = pod.containers_ready = False
         how = "force, grace 0s" if force else f"grace {grace:g}s"
         self.emit("cluster", "pod.deleted", name, f"pod {name} deleted ({how})")
         self._publish_endpoints()
@@ -285,12 +317,13 @@ class Cluster:
     # --- endpoints --------------------------------------------------------------------------
 
     def _publish_endpoints(self) -> None:
-        ready = self.ready_pods()
+        ready, gated = self.ready_pods(), self.gated_pods()
         names = ", ".join(pod.name for pod in ready) or "none"
+        waiting = f"; {len(gated)} waiting for readiness gate" if gated else ""
         self.emit("cluster", "endpoints.updated", "kubia",
-                  f"endpoints: {len(ready)} ready ({names})")
+                  f"endpoints: {len(ready)} ready ({names}){waiting}")
         for watcher in self.endpoint_watchers:
-            watcher(list(ready))
+            watcher(list(ready), list(gated))
 
 
 def _describe_exit(code: int | None) -> str:

@@ -36,10 +36,15 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class KubeProxy:
-    def __init__(self, node: str, rng: random.Random, connect_timeout: float) -> None:
+    """``local_only`` is ``externalTrafficPolicy: Local``: forward only to pods on this node,
+    and drop (never answer) connections when there is none, as kube-proxy's rules do."""
+
+    def __init__(self, node: str, rng: random.Random, connect_timeout: float,
+                 local_only: bool = False) -> None:
         self.node = node
         self.rng = rng
         self.connect_timeout = connect_timeout
+        self.local_only = local_only
         self.endpoints: list[tuple[str, int]] = []
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -51,7 +56,8 @@ class KubeProxy:
         return port
 
     def sync(self, ready: list[Pod]) -> None:
-        self.endpoints = [pod.address for pod in ready]
+        self.endpoints = [pod.address for pod in ready
+                          if not self.local_only or pod.node == self.node]
 
     async def close(self) -> None:
         if self._server is not None:
@@ -70,6 +76,10 @@ class KubeProxy:
             self._connections.discard(task)
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.endpoints and self.local_only:
+            await reader.read()  # dropped: the client hears nothing until it gives up
+            writer.close()
+            return
         if not self.endpoints:
             reset(writer)
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
 import resource
@@ -23,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .alb import ALBListener, IpTargetController, Target, TargetGroup
+from .alb import HEALTHY, UNHEALTHY, ALBListener, IpTargetController, Target, TargetGroup
 from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod, Timers
 from .kubeproxy import KubeProxy
 from .timings import SimTimings
@@ -33,17 +34,20 @@ class SimService:
     """One Deployment + Service + Ingress: a cluster, its kube-proxies and an ALB."""
 
     def __init__(self, mode: str, deployment: DeploymentSpec, timings: SimTimings, seed: int,
-                 emit: Emit, port: int = 0) -> None:
+                 emit: Emit, port: int = 0, algorithm: str = "round_robin") -> None:
         self.mode = mode
         self.port = port
         self.timings = timings
         self.emit = emit
-        rng = random.Random(seed)
-        self.cluster = Cluster(deployment, timings, emit, rng)
-        self.proxies = [KubeProxy(node, rng, timings.wall(timings.connect_timeout))
+        self.rng = random.Random(seed)
+        if mode != "ip":  # the controller injects readiness gates for ip targets only
+            deployment = dataclasses.replace(deployment, readiness_gate=False)
+        self.cluster = Cluster(deployment, timings, emit, self.rng)
+        local = deployment.external_traffic_policy == "Local"
+        self.proxies = [KubeProxy(node, self.rng, timings.wall(timings.connect_timeout), local)
                         for node in self.cluster.node_names]
         self.timers = Timers()
-        self.group = TargetGroup(timings, emit)
+        self.group = TargetGroup(timings, emit, algorithm)
         self.listener = ALBListener(self.group, timings)
         self.url = ""
 
@@ -59,19 +63,22 @@ class SimService:
         # the controllers that react to changes, each with its own lag.
         ready = cluster.ready_pods()
         if self.mode == "ip":
-            controller = IpTargetController(self.group, timings, self.timers)
+            controller = IpTargetController(self.group, timings, self.timers, self.rng,
+                                            cluster.gate_passed)
             controller.sync_now(ready)
             cluster.endpoint_watchers.append(controller.on_endpoints)
         else:
-            for proxy in self.proxies:
+            for proxy, port in zip(self.proxies, node_ports, strict=True):
                 proxy.sync(ready)
-            for node, port in zip(cluster.node_names, node_ports, strict=True):
-                self.group.register(Target(node, LOOPBACK, port), steady=True)
+                # With externalTrafficPolicy Local a node without a local pod fails its
+                # health checks, so in the steady state it is already unhealthy.
+                state = HEALTHY if proxy.endpoints else UNHEALTHY
+                self.group.register(Target(proxy.node, LOOPBACK, port), steady=state)
             cluster.endpoint_watchers.append(self._sync_proxies_later)
         self.emit("alb", "alb.ready", "alb",
                   f"ALB listening at {self.url}, target type {self.mode}")
 
-    def _sync_proxies_later(self, ready: list[Pod]) -> None:
+    def _sync_proxies_later(self, ready: list[Pod], gated: list[Pod]) -> None:
         self.timers.later(self.timings.wall(self.timings.kube_proxy_lag), self._sync_proxies,
                           ready)
 
@@ -110,11 +117,12 @@ class SimServer:
         return emit
 
     async def create_service(self, service_id: str, mode: str, deployment: dict[str, Any],
-                             timings: dict[str, Any], seed: int) -> dict[str, Any]:
+                             timings: dict[str, Any], seed: int,
+                             algorithm: str = "round_robin") -> dict[str, Any]:
         if service_id in self.services:
             raise ValueError(f"service {service_id!r} exists already")
         service = SimService(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
-                             seed, self._emitter(service_id))
+                             seed, self._emitter(service_id), algorithm=algorithm)
         self.services[service_id] = service
         try:
             await service.start()

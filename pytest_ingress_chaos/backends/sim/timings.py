@@ -7,6 +7,7 @@ in ../shared/docs/alb-facts.md and the README section "What the simulator models
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ class SimTimings:
     # DeregisterTargets -> ALB propagation; about 10 s in the field report.
     registration_lag: float = 10.0
     deregistration_lag: float = 10.0
+    # Each reconcile's lag is drawn uniformly from lag +- lag_jitter: the issues report lags
+    # from ~10 s to minutes, never a constant.
+    lag_jitter: float = 2.0
     deregistration_delay: float = 300.0  # target group draining
     # Target group health checks (controller defaults).
     health_check_interval: float = 15.0
@@ -40,6 +44,10 @@ class SimTimings:
     def wall(self, seconds: float) -> float:
         """Test seconds -> wall-clock seconds."""
         return seconds * self.time_scale
+
+    def controller_lag(self, base: float, rng: random.Random) -> float:
+        """One reconcile's lag, in wall seconds."""
+        return self.wall(rng.uniform(max(0.0, base - self.lag_jitter), base + self.lag_jitter))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
