@@ -49,8 +49,14 @@ MARKERS = {
                       "grace_period='30s', on_sigterm='exit', readiness_delay='0s', "
                       "readiness_gate=False, external_traffic_policy='Cluster'): how the "
                       "sample app is deployed.",
-    "kill_pods": "kill_pods(at='0s', count=1, grace_period=None, force=False): delete pods at "
-                 "an offset from load start.",
+    "kill_pods": "kill_pods(at='0s', count=1, grace_period=None, force=False, signal=None): "
+                 "delete pods (or, with signal, kill their container) at an offset from load "
+                 "start.",
+    "rollout_restart": "rollout_restart(at='0s', max_surge='25%', max_unavailable='25%'): "
+                       "kubectl rollout restart at an offset from load start.",
+    "scale_deployment": "scale_deployment(at='0s', replicas=1): scale the sample Deployment.",
+    "drain_node": "drain_node(at='0s', count=1): cordon nodes running pods, evict the pods, "
+                  "terminate the nodes.",
     "alb": "alb(deregistration_delay='300s', healthcheck_interval='15s', "
            "healthcheck_timeout='5s', healthy_threshold=2, unhealthy_threshold=2, "
            "registration_lag='10s', deregistration_lag='10s', lag_jitter='2s', "

@@ -81,6 +81,17 @@ def count_at_least_zero(value: object) -> int:
     return _integer(value, 0)
 
 
+def count_or_percent(value: object) -> int | str:
+    """maxSurge / maxUnavailable: a whole number of pods or a percentage such as "25%"."""
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        return value
+    try:
+        return _integer(value, 0)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 0 or a percentage like '25%', "
+                         f"got {value!r}") from None
+
+
 def boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -209,22 +220,55 @@ class AlbSpec:
     idle_timeout: float = _parsed(positive_duration, 60.0)
     algorithm: str = _parsed(choice(*ALB_ALGORITHMS), "round_robin")
 
+CONTAINER_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGHUP")
+
+
 @dataclass(frozen=True, kw_only=True)
 class KillPods:
-    """``@pytest.mark.kill_pods``: delete ``count`` pods ``at`` seconds after load start."""
+    """``@pytest.mark.kill_pods``: delete ``count`` pods ``at`` seconds after load start; with
+    ``signal``, signal their container process instead (the pod stays and restarts it)."""
 
+    kind = "kill_pods"
     at: float = _parsed(duration, 0.0)
     count: int = _parsed(count_at_least_one, 1)
     grace_period: float | None = _parsed(optional(duration), None)
     force: bool = _parsed(boolean, False)
-
-    @property
-    def kind(self) -> str:
-        return "kill_pods"
+    signal: str | None = _parsed(optional(choice(*CONTAINER_SIGNALS)), None)
 
 
-ChaosSpec = KillPods
-CHAOS_MARKERS: dict[str, type[ChaosSpec]] = {"kill_pods": KillPods}
+@dataclass(frozen=True, kw_only=True)
+class RolloutRestart:
+    """``@pytest.mark.rollout_restart``: ``kubectl rollout restart`` at ``at``."""
+
+    kind = "rollout_restart"
+    at: float = _parsed(duration, 0.0)
+    max_surge: int | str = _parsed(count_or_percent, "25%")
+    max_unavailable: int | str = _parsed(count_or_percent, "25%")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleDeployment:
+    """``@pytest.mark.scale_deployment``: scale the sample Deployment to ``replicas``."""
+
+    kind = "scale_deployment"
+    at: float = _parsed(duration, 0.0)
+    replicas: int = _parsed(count_at_least_zero, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrainNode:
+    """``@pytest.mark.drain_node``: cordon ``count`` nodes that run pods, evict their pods, and
+    terminate the nodes."""
+
+    kind = "drain_node"
+    at: float = _parsed(duration, 0.0)
+    count: int = _parsed(count_at_least_one, 1)
+
+
+ChaosSpec = KillPods | RolloutRestart | ScaleDeployment | DrainNode
+CHAOS_MARKERS: dict[str, type[ChaosSpec]] = {
+    spec.kind: spec for spec in (KillPods, RolloutRestart, ScaleDeployment, DrainNode)
+}
 MARKER_SPECS: dict[str, type[Any]] = {
     "ingress_load": LoadSpec,
     "ingress_slo": SLOSpec,

@@ -157,7 +157,7 @@ def test_a_load_window_that_never_ran_fails(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(("decorator", "message"), [
     ('@pytest.mark.kill_pods(att="5s")',
      "marker kill_pods on test_bad: unknown keyword att; accepted: at, count, grace_period, "
-     "force"),
+     "force, signal"),
     ('@pytest.mark.ingress_load(rate=-5)',
      "marker ingress_load on test_bad: rate=-5: expected a number > 0, got -5"),
     ('@pytest.mark.sample_service(on_sigterm="crash")',

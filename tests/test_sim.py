@@ -497,34 +497,41 @@ def test_refused_target_gives_alb_502(deploy: Deploy) -> None:
         assert_alb_error(response, 502, "Bad Gateway")
 
 
-def test_no_registered_target_gives_alb_503(deploy: Deploy) -> None:
+def test_empty_then_initial_target_group_gives_alb_503_then_502(deploy: Deploy) -> None:
     """ip mode, one replica with a long preStop: after the old pod's target is deregistered
     and before the replacement's is registered, the target group is empty and the ALB
-    answers 503 Service Temporarily Unavailable; nothing else fails."""
+    answers 503; then the replacement is registered but still ``initial`` until its first
+    health check (one interval later), and with only initial and draining targets the ALB
+    answers 502 ([1124]); once it is healthy, it serves. Nothing else fails."""
     deployed = deploy("ip", replicas=1, prestop_sleep=DEREGISTRATION_LAG + 5.0)
     (victim,) = deployed.running()
     deployed.kill(victim.name)
     time.sleep(wall(DEREGISTRATION_LAG - 2.0))
     created = deployed.first("pod.created")
     answers: list[tuple[float, httpx.Response]] = []
-    deadline = time.monotonic() + wall(6.0)
+    deadline = time.monotonic() + wall(30.0)
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline and not any(e.kind == "target.healthy"
                                                       for e in deployed.about(created.subject)):
             answers.append((deployed.timeline.offset(time.monotonic()),
                             client.get(deployed.service.url)))
-        for _ in range(10):  # and once registered, the replacement serves
+        for _ in range(10):  # and once healthy, the replacement serves
             answers.append((deployed.timeline.offset(time.monotonic()),
                             client.get(deployed.service.url)))
-    statuses = [response.status_code for _, response in answers]
-    assert set(statuses) == {200, 503}, statuses
+    statuses = {response.status_code for _, response in answers}
+    assert statuses == {200, 502, 503}, statuses
     for _, response in answers:
-        if response.status_code == 503:
-            assert_alb_error(response, 503, "Service Temporarily Unavailable")
+        if response.status_code in (502, 503):
+            reason = "Bad Gateway" if response.status_code == 502 else \
+                "Service Temporarily Unavailable"
+            assert_alb_error(response, response.status_code, reason)
     draining = deployed.wait_for("target.draining", victim.name)
     registered = deployed.wait_for("target.registered", created.subject)
+    healthy = deployed.wait_for("target.healthy", created.subject)
     unavailable = [at for at, response in answers if response.status_code == 503]
+    bad_gateway = [at for at, response in answers if response.status_code == 502]
     assert draining.at - 1.0 <= min(unavailable) and max(unavailable) <= registered.at + 1.0
+    assert registered.at - 1.0 <= min(bad_gateway) and max(bad_gateway) <= healthy.at + 1.0
     assert answers[-1][1].text == f"You've hit {created.subject}\n"
 
 

@@ -50,7 +50,7 @@ def test_unknown_marker_keyword_lists_the_accepted_ones() -> None:
     message = str(info.value)
     assert "marker kill_pods on test_x" in message
     assert "unknown keyword att" in message
-    assert "at, count, grace_period, force" in message
+    assert "at, count, grace_period, force, signal" in message
 
 
 def test_positional_marker_arguments_are_refused() -> None:

@@ -18,6 +18,7 @@ class PodInfo:
     address: str  # host:port the pod serves on
     phase: str  # "Running", "Terminating", "Terminated" (deleted, process gone), "Failed"
     ready: bool
+    restarts: int = 0
 
 
 class Service(Protocol):
@@ -32,6 +33,23 @@ class Service(Protocol):
 
     def delete_pod(self, name: str, *, grace_period: float | None, force: bool) -> None:
         """Start a pod's deletion (returns once the API accepted it, not when it is gone)."""
+        ...
+
+    def kill_container(self, name: str, signal: str) -> None:
+        """Send ``signal`` to the pod's container process only; the pod restarts it."""
+        ...
+
+    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str,
+                        wait: bool) -> None:
+        """Restart the Deployment's pods as ``kubectl rollout restart`` does."""
+        ...
+
+    def scale(self, replicas: int) -> None:
+        """Scale the Deployment."""
+        ...
+
+    def drain_node(self, node: str, wait: bool) -> None:
+        """Cordon ``node``, evict its pods, then terminate it."""
         ...
 
     def teardown(self) -> None:

@@ -74,7 +74,7 @@ class TargetGroup:
         self.targets[key] = target
         self.emit("alb", "target.registered", target.name,
                   f"target {target.label} registered ({target.state})")
-        self._start(self._health_checks(target, first_now=not steady))
+        self._start(self._health_checks(target))
 
     def deregister(self, key: tuple[str, int]) -> None:
         target = self.targets.get(key)
@@ -105,12 +105,15 @@ class TargetGroup:
 
     # --- routing --------------------------------------------------------------------------
 
-    def pick(self) -> Target | None:
-        """Round robin over healthy targets; fail open to all registered ones when none is."""
-        live = [t for t in self.targets.values() if t.state != DRAINING]
-        candidates = [t for t in live if t.state == HEALTHY] or live
+    def pick(self) -> Target | int:
+        """A healthy target (round robin or least outstanding requests); when none is healthy,
+        fail open to the unhealthy ones. With neither, the ALB's own status: 503 when no
+        target is registered, 502 when only ``initial`` or draining ones are ([1124])."""
+        candidates = [t for t in self.targets.values() if t.state == HEALTHY] or \
+            [t for t in self.targets.values() if t.state == UNHEALTHY]
         if not candidates:
-            return None
+            registered = any(t.state != DRAINING for t in self.targets.values())
+            return 502 if registered else 503
         self._next += 1
         if self.algorithm == "least_outstanding_requests":
             # Ties go round robin, as ALB does among equally loaded targets.
@@ -120,10 +123,10 @@ class TargetGroup:
 
     # --- health checks --------------------------------------------------------------------
 
-    async def _health_checks(self, target: Target, *, first_now: bool) -> None:
+    async def _health_checks(self, target: Target) -> None:
+        # A new target stays "initial" until its first check, one interval after registration.
         interval = self.timings.wall(self.timings.health_check_interval)
-        if not first_now:
-            await asyncio.sleep(interval)
+        await asyncio.sleep(interval)
         while target.state != DRAINING and (target.host, target.port) in self.targets:
             passed = await self._check(target)
             self._record_check(target, passed)
@@ -263,8 +266,8 @@ class ALBListener:
     async def _forward(self, request: http11.Head, body: bytes
                        ) -> tuple[str, list[tuple[str, str]], bytes]:
         target = self.group.pick()
-        if target is None:
-            return _alb_error(503)
+        if isinstance(target, int):
+            return _alb_error(target)
         target.outstanding += 1
         try:
             return await self._exchange(target, request, body)

@@ -25,6 +25,7 @@ from .cluster import DeploymentSpec
 from .timings import SimTimings
 
 _REPLY_TIMEOUT = 120.0  # provisioning waits for every pod to answer; nothing else is slow
+_WAIT_TIMEOUT = 900.0  # a rollout or drain waited for: grace periods, gates, health checks
 
 
 class SimulatorError(RuntimeError):
@@ -62,7 +63,7 @@ class SimBackend:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def request(self, op: str, **args: Any) -> Any:
+    def request(self, op: str, *, reply_timeout: float = _REPLY_TIMEOUT, **args: Any) -> Any:
         request_id = next(self._ids)
         done = threading.Event()
         slot: list[dict[str, Any]] = []
@@ -76,9 +77,9 @@ class SimBackend:
                 self._process.stdin.flush()
         except (BrokenPipeError, ValueError):
             raise SimulatorError(f"the simulator is not running{self._stderr_tail()}") from None
-        if not done.wait(_REPLY_TIMEOUT):
+        if not done.wait(reply_timeout):
             raise SimulatorError(f"the simulator did not answer {op} within "
-                                 f"{_REPLY_TIMEOUT:g} s{self._stderr_tail()}")
+                                 f"{reply_timeout:g} s{self._stderr_tail()}")
         if not slot:
             raise SimulatorError(f"the simulator exited during {op}{self._stderr_tail()}")
         reply = slot[0]
@@ -176,6 +177,23 @@ class SimService:
     def delete_pod(self, name: str, *, grace_period: float | None, force: bool) -> None:
         self._backend.request("delete_pod", service=self.service_id, name=name,
                               grace_period=grace_period, force=force)
+
+    def kill_container(self, name: str, signal: str) -> None:
+        self._backend.request("kill_container", service=self.service_id, name=name,
+                              signal_name=signal)
+
+    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str,
+                        wait: bool) -> None:
+        self._backend.request("rollout_restart", service=self.service_id, max_surge=max_surge,
+                              max_unavailable=max_unavailable, wait=wait,
+                              reply_timeout=_WAIT_TIMEOUT)
+
+    def scale(self, replicas: int) -> None:
+        self._backend.request("scale", service=self.service_id, replicas=replicas)
+
+    def drain_node(self, node: str, wait: bool) -> None:
+        self._backend.request("drain_node", service=self.service_id, node=node, wait=wait,
+                              reply_timeout=_WAIT_TIMEOUT)
 
     def teardown(self) -> None:
         try:

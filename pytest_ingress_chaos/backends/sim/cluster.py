@@ -78,6 +78,8 @@ class Pod:
     node: str
     port: int
     process: asyncio.subprocess.Process
+    revision: int = 1  # the Deployment revision (ReplicaSet) the pod belongs to
+    restarts: int = 0
     ready: bool = False
     containers_ready: bool = False  # the app passes its probe; Ready may still wait for a gate
     terminating: bool = False
@@ -96,7 +98,7 @@ class Pod:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "node": self.node, "address": f"{LOOPBACK}:{self.port}",
-                "phase": self.phase, "ready": self.ready}
+                "phase": self.phase, "ready": self.ready, "restarts": self.restarts}
 
 
 class Cluster:
@@ -110,6 +112,8 @@ class Cluster:
         self.rng = rng
         self.node_names = [f"node-{i + 1}" for i in range(spec.nodes)]
         self.pods: dict[str, Pod] = {}
+        self.revision = 1
+        self.cordoned: set[str] = set()
         self.endpoint_watchers: list[EndpointWatcher] = []
         self._starting: list[str] = []  # nodes of pods being created, not yet in self.pods
         self._blackholes: list[socket.socket] = []
@@ -121,9 +125,8 @@ class Cluster:
     async def start(self) -> None:
         """Create the replicas and wait until every one of them answers. They start Ready,
         gates included: the steady state of a service that has been serving for a while."""
-        await asyncio.gather(*(self._create_pod(steady=True)
+        await asyncio.gather(*(self.create_pod(steady=True)
                                for _ in range(self.spec.replicas)))
-        self._publish_endpoints()
 
     async def close(self) -> None:
         self._closed = True
@@ -138,7 +141,8 @@ class Cluster:
         for sock in self._blackholes:
             sock.close()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` as long as the cluster lives; cancelled on close()."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -154,12 +158,23 @@ class Cluster:
                 if pod.containers_ready and not pod.ready and not pod.terminating
                 and pod.exit_code is None]
 
+    def live_pods(self) -> list[Pod]:
+        """Pods that count toward the replicas: not terminating (crashed ones included)."""
+        return [pod for pod in self.pods.values() if not pod.terminating]
+
+    def desired_shortfall(self) -> int:
+        """How many pods the ReplicaSet still has to create."""
+        return self.spec.replicas - len(self.live_pods()) - len(self._starting)
+
     def _pick_node(self) -> str:
-        load = {name: self._starting.count(name) for name in self.node_names}
+        schedulable = [name for name in self.node_names if name not in self.cordoned]
+        if not schedulable:
+            raise RuntimeError("every node is cordoned: the pod cannot be scheduled")
+        load = {name: self._starting.count(name) for name in schedulable}
         for pod in self.pods.values():
-            if pod.exit_code is None:
+            if pod.exit_code is None and pod.node in load:
                 load[pod.node] += 1
-        return min(self.node_names, key=lambda name: load[name])
+        return min(schedulable, key=lambda name: load[name])
 
     def _new_name(self) -> str:
         alphabet = string.ascii_lowercase + string.digits
@@ -168,12 +183,12 @@ class Cluster:
             if name not in self.pods:
                 return name
 
-    async def _create_pod(self, *, steady: bool = False) -> Pod:
-        name, node = self._new_name(), self._pick_node()
-        # The simulator binds the pod's address itself and hands the socket to the process,
-        # so the address is known (and connections queue) before the app has started.
-        listener = socket.create_server((LOOPBACK, 0), backlog=128)
-        self._starting.append(node)
+    async def _start_container(self, name: str, port: int = 0
+                               ) -> tuple[asyncio.subprocess.Process, int]:
+        """Start the app on ``port`` (0: a new address). The simulator binds the address
+        itself and hands the socket to the process, so the address is known (and connections
+        queue) before the app has started."""
+        listener = socket.create_server((LOOPBACK, port), backlog=128)
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, str(SAMPLEAPP), "--fd", str(listener.fileno()), "--name", name,
@@ -184,28 +199,41 @@ class Cluster:
                 # end through the termination sequence, or when the simulator's pipe closes.
                 start_new_session=True,
             )
-            port = listener.getsockname()[1]
+            return process, listener.getsockname()[1]
         finally:
             listener.close()  # the pod process owns the socket now
+
+    async def create_pod(self, *, steady: bool = False) -> Pod:
+        name, node = self._new_name(), self._pick_node()
+        self._starting.append(node)
+        try:
+            process, port = await self._start_container(name)
+        finally:
             self._starting.remove(node)
-        pod = Pod(name=name, node=node, port=port, process=process)
+        pod = Pod(name=name, node=node, port=port, process=process, revision=self.revision)
         self.pods[name] = pod
         self.emit("cluster", "pod.created", name,
                   f"pod {name} created on {node}, serving at {LOOPBACK}:{port}")
-        self._spawn(self._watch_exit(pod))
+        self.spawn(self._watch_exit(pod))
+        await self._become_ready(pod, steady=steady)
+        return pod
+
+    async def _become_ready(self, pod: Pod, *, steady: bool = False) -> None:
+        name = pod.name
         await self._wait_until_serving(pod)
         if not steady and self.spec.readiness_delay > 0:
             await asyncio.sleep(self.timings.wall(self.spec.readiness_delay))
         if pod.terminating or pod.exit_code is not None:
-            return pod
+            return
         pod.containers_ready = True
-        if self.spec.readiness_gate and not steady:
+        # A restarted container's gate was true already: the gate holds new pods only.
+        if self.spec.readiness_gate and not steady and not pod.restarts:
             self.emit("cluster", "pod.gated", name, f"pod {name}: containers ready, not Ready "
                       f"until readiness gate {READINESS_GATE} is true (target healthy)")
         else:
             pod.ready = True
             self.emit("cluster", "pod.ready", name, f"pod {name} is Ready")
-        return pod
+        self._publish_endpoints()
 
     def gate_passed(self, address: tuple[str, int]) -> None:
         """The controller saw the pod's target healthy: its readiness gate becomes true."""
@@ -239,32 +267,56 @@ class Cluster:
         if not pod.terminating and not self._closed:
             pod.ready = pod.containers_ready = False
             self.emit("cluster", "pod.crashed", pod.name,
-                      f"pod {pod.name} exited on its own (code {pod.exit_code})")
+                      f"pod {pod.name}: container exited ({_describe_exit(pod.exit_code)}); "
+                      "the kubelet restarts it")
             self._publish_endpoints()
+            self.spawn(self._restart_container(pod))
+
+    async def _restart_container(self, pod: Pod) -> None:
+        """restartPolicy Always: the same pod, the same address, a new process."""
+        await asyncio.sleep(self.timings.wall(self.timings.container_restart_delay))
+        if pod.terminating or self._closed:
+            return
+        pod.process, _ = await self._start_container(pod.name, pod.port)
+        pod.exit_code = None
+        pod.exited = asyncio.Event()
+        pod.restarts += 1
+        self.emit("cluster", "pod.restarted", pod.name,
+                  f"pod {pod.name}: container restarted (restart #{pod.restarts})")
+        self.spawn(self._watch_exit(pod))
+        await self._become_ready(pod)
+
+    def kill_container(self, name: str, signum: int) -> None:
+        """Signal the pod's process only: the pod stays, the kubelet restarts the process."""
+        pod = self._running(name)
+        self._signal(pod, signum, f"{signal.Signals(signum).name} to the container only")
 
     # --- deletion: the termination sequence ---------------------------------------------------
 
-    def delete_pod(self, name: str, grace_period: float | None, force: bool) -> None:
+    def _running(self, name: str) -> Pod:
         pod = self.pods.get(name)
         if pod is None or pod.terminating:
             state = "unknown" if pod is None else "already terminating"
             raise ValueError(f"pod {name} is {state}; pods: {', '.join(sorted(self.pods))}")
+        return pod
+
+    def delete_pod(self, name: str, grace_period: float | None, force: bool,
+                   reason: str = "deleted") -> None:
+        pod = self._running(name)
         grace = self.spec.grace_period if grace_period is None else grace_period
         force = force or grace == 0
         pod.terminating = True
         pod.ready = pod.containers_ready = False
         how = "force, grace 0s" if force else f"grace {grace:g}s"
-        self.emit("cluster", "pod.deleted", name, f"pod {name} deleted ({how})")
+        self.emit("cluster", "pod.deleted", name, f"pod {name} {reason} ({how})")
         self._publish_endpoints()
-        self._spawn(self._replace())
-        self._spawn(self._terminate(pod, grace, force))
+        self.spawn(self._replace())
+        self.spawn(self._terminate(pod, grace, force))
 
     async def _replace(self) -> None:
         """The ReplicaSet: terminating pods do not count toward the desired replicas."""
-        running = [pod for pod in self.pods.values() if not pod.terminating]
-        if len(running) < self.spec.replicas:
-            await self._create_pod()
-            self._publish_endpoints()
+        if self.desired_shortfall() > 0:
+            await self.create_pod()
 
     async def _terminate(self, pod: Pod, grace: float, force: bool) -> None:
         wall = self.timings.wall

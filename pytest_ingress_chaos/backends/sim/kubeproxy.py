@@ -59,6 +59,11 @@ class KubeProxy:
         self.endpoints = [pod.address for pod in ready
                           if not self.local_only or pod.node == self.node]
 
+    def stop_listening(self) -> None:
+        """The node went away: its NodePort refuses from now on."""
+        if self._server is not None:
+            self._server.close()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

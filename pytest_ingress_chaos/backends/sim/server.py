@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import controllers
 from .alb import HEALTHY, UNHEALTHY, ALBListener, IpTargetController, Target, TargetGroup
 from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod, Timers
 from .kubeproxy import KubeProxy
@@ -89,6 +90,12 @@ class SimService:
         self.emit("kube-proxy", "kube-proxy.synced", "kube-proxy",
                   f"kube-proxy on {len(self.proxies)} nodes now forwards to: {names}")
 
+    def node_terminated(self, node: str) -> None:
+        """The node is gone: its NodePort stops answering (the ALB notices by health checks)."""
+        for proxy in self.proxies:
+            if proxy.node == node:
+                proxy.stop_listening()
+
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "mode": self.mode,
                 "pods": [pod.to_json() for pod in self.cluster.pods.values()]}
@@ -139,6 +146,37 @@ class SimServer:
                          force: bool) -> None:
         self._service(service).cluster.delete_pod(name, grace_period, force)
 
+    async def kill_container(self, service: str, name: str, signal_name: str) -> None:
+        self._service(service).cluster.kill_container(name, signal.Signals[signal_name])
+
+    async def rollout_restart(self, service: str, max_surge: int | str,
+                              max_unavailable: int | str, wait: bool) -> None:
+        sim = self._service(service)
+        rollout = controllers.rollout_restart(sim.cluster, max_surge, max_unavailable)
+        if wait:
+            await rollout
+        else:
+            sim.cluster.spawn(rollout)
+
+    async def scale(self, service: str, replicas: int) -> None:
+        sim = self._service(service)
+        sim.cluster.spawn(controllers.scale(sim.cluster, replicas))
+
+    async def drain_node(self, service: str, node: str, wait: bool) -> None:
+        sim = self._service(service)
+        cluster = sim.cluster
+        if node not in cluster.node_names or node in cluster.cordoned:
+            raise ValueError(f"node {node} is unknown or cordoned already")
+        if len(cluster.cordoned) + 1 >= len(cluster.node_names):
+            raise ValueError(f"draining {node} would leave no node to schedule pods on "
+                             f"({len(cluster.node_names)} nodes, cordoned: "
+                             f"{', '.join(sorted(cluster.cordoned)) or 'none'})")
+        drain = controllers.drain_node(cluster, node, sim.node_terminated)
+        if wait:
+            await drain
+        else:
+            cluster.spawn(drain)
+
     async def delete_service(self, service: str) -> None:
         if service in self.services:
             await self.services.pop(service).close()
@@ -160,6 +198,8 @@ class SimServer:
         ops: dict[str, Callable[..., Awaitable[Any]]] = {
             "create_service": self.create_service, "list_pods": self.list_pods,
             "delete_pod": self.delete_pod, "delete_service": self.delete_service,
+            "kill_container": self.kill_container, "rollout_restart": self.rollout_restart,
+            "scale": self.scale, "drain_node": self.drain_node,
             "shutdown": self.shutdown,
         }
         reply: dict[str, Any] = {"type": "reply", "id": message.get("id")}

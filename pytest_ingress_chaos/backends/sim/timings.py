@@ -20,6 +20,7 @@ class SimTimings:
     # instance mode, where the two race.
     kubelet_lag: float = 0.5
     kube_proxy_lag: float = 0.1
+    container_restart_delay: float = 1.0  # the kubelet's first restart; back-off is not modelled
     # After a pod's process is gone its IP answers with RST for a short while, then, once the
     # sandbox is torn down, nothing answers at all: connects time out. The field report's
     # 20 x 502 at 60 req/s over 3 pods match about one second of refusals.

@@ -1,0 +1,91 @@
+"""Chaos that goes through the simulated control plane: rollouts, scaling, node drains.
+
+Each mirrors what its Kubernetes controller does, on the cluster's primitives (create a pod,
+delete a pod, cordon a node), so the termination sequence, endpoints and the ALB react exactly as
+they do to a plain pod deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import Callable
+
+from .cluster import Cluster, Pod
+
+_POLL = 0.02  # wall seconds between looks at the cluster while a rollout or drain progresses
+
+
+def resolve_rollout_bound(value: int | str, replicas: int, *, round_up: bool) -> int:
+    """maxSurge / maxUnavailable: a number of pods or a percentage of the replicas (surge
+    rounds up, unavailable rounds down, as the Deployment controller does)."""
+    if isinstance(value, str) and value.endswith("%"):
+        exact = replicas * float(value[:-1]) / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    return int(value)
+
+
+async def rollout_restart(cluster: Cluster, max_surge: int | str = "25%",
+                          max_unavailable: int | str = "25%") -> None:
+    """``kubectl rollout restart``: replace every pod with one of a new revision, never more
+    than replicas + maxSurge pods, never fewer than replicas - maxUnavailable Ready."""
+    replicas = cluster.spec.replicas
+    surge = resolve_rollout_bound(max_surge, replicas, round_up=True)
+    unavailable = resolve_rollout_bound(max_unavailable, replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        raise ValueError("max_surge and max_unavailable cannot both be 0")
+    cluster.revision += 1
+    cluster.emit("cluster", "rollout.started", "kubia",
+                 f"rollout restart to revision {cluster.revision} (maxSurge {surge}, "
+                 f"maxUnavailable {unavailable})")
+    creating: set[asyncio.Task[Pod]] = set()
+    while old := [p for p in cluster.live_pods() if p.revision < cluster.revision]:
+        new = [p for p in cluster.live_pods() if p.revision == cluster.revision]
+        while (len(old) + len(new) + len(creating) < replicas + surge
+               and len(new) + len(creating) < replicas):
+            task = asyncio.get_running_loop().create_task(cluster.create_pod())
+            creating.add(task)
+            task.add_done_callback(creating.discard)
+        removable = len(cluster.ready_pods()) - (replicas - unavailable)
+        # Old pods that are not Ready go first, as the ReplicaSet controller ranks them.
+        for pod in sorted(old, key=lambda p: p.ready)[:max(0, removable)]:
+            cluster.delete_pod(pod.name, None, False, reason="deleted by the rollout")
+        await asyncio.sleep(_POLL)
+    await asyncio.gather(*creating)
+    while len(cluster.ready_pods()) < replicas:
+        await asyncio.sleep(_POLL)
+    cluster.emit("cluster", "rollout.done", "kubia",
+                 f"rollout to revision {cluster.revision} complete: {replicas} pods Ready")
+
+
+async def scale(cluster: Cluster, replicas: int) -> None:
+    """``kubectl scale``: add pods, or delete the least useful ones (not Ready, then newest)."""
+    before = cluster.spec.replicas
+    cluster.spec = dataclasses.replace(cluster.spec, replicas=replicas)
+    cluster.emit("cluster", "deployment.scaled", "kubia",
+                 f"deployment scaled from {before} to {replicas} replicas")
+    live = cluster.live_pods()
+    if len(live) > replicas:
+        ranked = sorted(live, key=lambda p: (p.ready, -list(cluster.pods).index(p.name)))
+        for pod in ranked[:len(live) - replicas]:
+            cluster.delete_pod(pod.name, None, False, reason="deleted by scale-down")
+    else:
+        await asyncio.gather(*(cluster.create_pod()
+                               for _ in range(cluster.desired_shortfall())))
+
+
+async def drain_node(cluster: Cluster, node: str,
+                     on_terminated: Callable[[str], None]) -> None:
+    """``kubectl drain`` then the node's termination: cordon, evict its pods (their
+    replacements land elsewhere), wait for them to exit, then the node goes away."""
+    cluster.cordoned.add(node)
+    cluster.emit("cluster", "node.cordoned", node, f"{node} cordoned (unschedulable)")
+    evicted = [pod for pod in cluster.live_pods() if pod.node == node]
+    for pod in evicted:
+        cluster.delete_pod(pod.name, None, False, reason=f"evicted from {node}")
+    for pod in evicted:
+        await pod.exited.wait()
+    cluster.emit("cluster", "node.terminated", node,
+                 f"{node} drained ({len(evicted)} pods evicted) and terminated")
+    on_terminated(node)
