@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from .backends.base import Backend, Service
-from .backends.sim.client import SimBackend
-from .chaos import Chaos, ChaosSchedule
+from .backends.sim.client import SimBackend, SimulatorError
+from .chaos import Chaos, ChaosError, ChaosSchedule
+from .load import LoadGeneratorError
 from .report import jsonreport, terminal
 from .report.context import ReportContext
 from .settings import (
@@ -25,7 +26,9 @@ from .settings import (
     OPTIONS,
     AlbSpec,
     ChaosSpec,
+    KillPods,
     LoadSpec,
+    RolloutRestart,
     ServiceSpec,
     SessionSettings,
     SettingsError,
@@ -229,6 +232,16 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
         for name, spec_type in CHAOS_MARKERS.items() for marker in item.iter_markers(name)
     ]
     for action in chaos:
+        if isinstance(action, KillPods) and action.signal and (
+                action.force or action.grace_period is not None):
+            raise SettingsError(
+                f"marker kill_pods on {item.name}: signal={action.signal!r} kills the container "
+                "only and does not go with force= or grace_period=, which delete the pod")
+        if isinstance(action, RolloutRestart) and action.max_surge == 0 == \
+                action.max_unavailable:
+            raise SettingsError(
+                f"marker rollout_restart on {item.name}: max_surge=0 and max_unavailable=0: "
+                "the rollout could never make progress; allow one of them")
         if action.at >= load.duration:
             raise SettingsError(
                 f"marker {action.kind} on {item.name}: at={format_seconds(action.at)} is not "
@@ -355,6 +368,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     except IngressSLOViolation as violation:
         _publish(item, violation.result)
         raise pytest.fail.Exception(str(violation), pytrace=False) from None
+    except (ChaosError, LoadGeneratorError, SimulatorError) as error:
+        # The plugin's own machinery failed: say what, without a traceback through it.
+        raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
     entry = item.stash.get(WINDOW_KEY, None)
     if entry is None:
         return outcome

@@ -125,12 +125,16 @@ class TargetGroup:
 
     async def _health_checks(self, target: Target) -> None:
         # A new target stays "initial" until its first check, one interval after registration.
+        # Checks start every interval, however long the previous one took to time out.
+        loop = asyncio.get_running_loop()
         interval = self.timings.wall(self.timings.health_check_interval)
-        await asyncio.sleep(interval)
-        while target.state != DRAINING and (target.host, target.port) in self.targets:
-            passed = await self._check(target)
-            self._record_check(target, passed)
-            await asyncio.sleep(interval)
+        next_check = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_check - loop.time()))
+            if target.state == DRAINING or (target.host, target.port) not in self.targets:
+                return
+            next_check += interval
+            self._record_check(target, await self._check(target))
 
     async def _check(self, target: Target) -> bool:
         timeout = self.timings.wall(self.timings.health_check_timeout)
@@ -172,19 +176,20 @@ class TargetGroup:
 
 
 class IpTargetController:
-    """The AWS Load Balancer Controller in ip mode: reconciles the target group with the
-    endpoints it saw a lag ago (``registration_lag`` for new pods, ``deregistration_lag`` for
-    gone ones, each drawn with jitter). Each pass compares with the target group as it is when
-    the pass runs, so a pod that came and went inside the lag is registered and then
-    deregistered, as the real controller would do. Pods held back by their readiness gate are
+    """The AWS Load Balancer Controller in ip mode: each endpoints change is reconciled a lag
+    later (``registration_lag`` for new pods, ``deregistration_lag`` for gone ones, each drawn
+    with jitter), against the endpoints and the target group as they are then, like the real
+    controller reading its informer cache. Pods held back by their readiness gate are
     registered too; the gate turns true once their target is healthy."""
 
     def __init__(self, group: TargetGroup, timings: SimTimings, timers: Timers,
-                 rng: random.Random, on_gate: Callable[[tuple[str, int]], None]) -> None:
+                 rng: random.Random, endpoints: Callable[[], list[Pod]],
+                 on_gate: Callable[[tuple[str, int]], None]) -> None:
         self.group = group
         self.timings = timings
         self.timers = timers
         self.rng = rng
+        self.endpoints = endpoints  # Ready and gated pods, now
         group.on_healthy.append(lambda target: on_gate((target.host, target.port)))
 
     def sync_now(self, ready: list[Pod]) -> None:
@@ -192,24 +197,23 @@ class IpTargetController:
             self.group.register(Target(pod.name, *pod.address), steady=HEALTHY)
 
     def on_endpoints(self, ready: list[Pod], gated: list[Pod]) -> None:
-        pods = ready + gated
         timings = self.timings
         self.timers.later(timings.controller_lag(timings.registration_lag, self.rng),
-                          self._register_missing, pods)
+                          self._register_missing)
         self.timers.later(timings.controller_lag(timings.deregistration_lag, self.rng),
-                          self._deregister_gone, pods)
+                          self._deregister_gone)
 
     def _registered(self) -> set[tuple[str, int]]:
         return {key for key, target in self.group.targets.items() if target.state != DRAINING}
 
-    def _register_missing(self, pods: list[Pod]) -> None:
+    def _register_missing(self) -> None:
         registered = self._registered()
-        for pod in pods:
+        for pod in self.endpoints():
             if pod.address not in registered:
                 self.group.register(Target(pod.name, *pod.address))
 
-    def _deregister_gone(self, pods: list[Pod]) -> None:
-        wanted = {pod.address for pod in pods}
+    def _deregister_gone(self) -> None:
+        wanted = {pod.address for pod in self.endpoints()}
         for key in self._registered() - wanted:
             self.group.deregister(key)
 

@@ -117,7 +117,7 @@ class Cluster:
         self.endpoint_watchers: list[EndpointWatcher] = []
         self._starting: list[str] = []  # nodes of pods being created, not yet in self.pods
         self._blackholes: list[socket.socket] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -162,6 +162,11 @@ class Cluster:
         """Pods that count toward the replicas: not terminating (crashed ones included)."""
         return [pod for pod in self.pods.values() if not pod.terminating]
 
+    @property
+    def starting(self) -> int:
+        """Pods being created, not yet listed."""
+        return len(self._starting)
+
     def desired_shortfall(self) -> int:
         """How many pods the ReplicaSet still has to create."""
         return self.spec.replicas - len(self.live_pods()) - len(self._starting)
@@ -203,9 +208,24 @@ class Cluster:
         finally:
             listener.close()  # the pod process owns the socket now
 
-    async def create_pod(self, *, steady: bool = False) -> Pod:
-        name, node = self._new_name(), self._pick_node()
+    def start_pod(self) -> asyncio.Task[Pod]:
+        """Create a pod in the background. Its node is reserved at once, so every controller
+        counting pods (ReplicaSet, rollout, scale) sees it from this moment on."""
+        node = self._pick_node()
         self._starting.append(node)
+        task = asyncio.get_running_loop().create_task(self._create_pod_on(node))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def create_pod(self, *, steady: bool = False) -> Pod:
+        node = self._pick_node()
+        self._starting.append(node)
+        return await self._create_pod_on(node, steady=steady)
+
+    async def _create_pod_on(self, node: str, *, steady: bool = False) -> Pod:
+        """``node`` is already reserved in ``_starting``; released once the pod exists."""
+        name = self._new_name()
         try:
             process, port = await self._start_container(name)
         finally:
@@ -310,13 +330,10 @@ class Cluster:
         how = "force, grace 0s" if force else f"grace {grace:g}s"
         self.emit("cluster", "pod.deleted", name, f"pod {name} {reason} ({how})")
         self._publish_endpoints()
-        self.spawn(self._replace())
+        # The ReplicaSet: terminating pods do not count toward the desired replicas.
+        for _ in range(self.desired_shortfall()):
+            self.start_pod()
         self.spawn(self._terminate(pod, grace, force))
-
-    async def _replace(self) -> None:
-        """The ReplicaSet: terminating pods do not count toward the desired replicas."""
-        if self.desired_shortfall() > 0:
-            await self.create_pod()
 
     async def _terminate(self, pod: Pod, grace: float, force: bool) -> None:
         wall = self.timings.wall

@@ -12,48 +12,53 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from .cluster import Cluster, Pod
+from .cluster import Cluster
 
 _POLL = 0.02  # wall seconds between looks at the cluster while a rollout or drain progresses
 
 
-def resolve_rollout_bound(value: int | str, replicas: int, *, round_up: bool) -> int:
-    """maxSurge / maxUnavailable: a number of pods or a percentage of the replicas (surge
-    rounds up, unavailable rounds down, as the Deployment controller does)."""
+def _bound(value: int | str, replicas: int, *, round_up: bool) -> int:
     if isinstance(value, str) and value.endswith("%"):
         exact = replicas * float(value[:-1]) / 100
         return math.ceil(exact) if round_up else math.floor(exact)
     return int(value)
 
 
-async def rollout_restart(cluster: Cluster, max_surge: int | str = "25%",
-                          max_unavailable: int | str = "25%") -> None:
-    """``kubectl rollout restart``: replace every pod with one of a new revision, never more
-    than replicas + maxSurge pods, never fewer than replicas - maxUnavailable Ready."""
-    replicas = cluster.spec.replicas
-    surge = resolve_rollout_bound(max_surge, replicas, round_up=True)
-    unavailable = resolve_rollout_bound(max_unavailable, replicas, round_up=False)
+def rollout_bounds(replicas: int, max_surge: int | str,
+                   max_unavailable: int | str) -> tuple[int, int]:
+    """maxSurge / maxUnavailable as pod counts: percentages of the replicas, surge rounded up,
+    unavailable down. Both 0 as numbers is refused, as the API server does; percentages that
+    round to 0 and 0 get maxUnavailable 1, as the Deployment controller does."""
+    surge = _bound(max_surge, replicas, round_up=True)
+    unavailable = _bound(max_unavailable, replicas, round_up=False)
     if surge == 0 and unavailable == 0:
-        raise ValueError("max_surge and max_unavailable cannot both be 0")
+        if isinstance(max_surge, int) and isinstance(max_unavailable, int):
+            raise ValueError("max_surge and max_unavailable cannot both be 0: the rollout "
+                             "could never make progress")
+        unavailable = 1
+    return surge, unavailable
+
+
+async def rollout_restart(cluster: Cluster, surge: int, unavailable: int) -> None:
+    """``kubectl rollout restart``: replace every pod with one of a new revision, never more
+    than replicas + ``surge`` pods, never fewer than replicas - ``unavailable`` Ready."""
+    replicas = cluster.spec.replicas
     cluster.revision += 1
     cluster.emit("cluster", "rollout.started", "kubia",
                  f"rollout restart to revision {cluster.revision} (maxSurge {surge}, "
                  f"maxUnavailable {unavailable})")
-    creating: set[asyncio.Task[Pod]] = set()
     while old := [p for p in cluster.live_pods() if p.revision < cluster.revision]:
         new = [p for p in cluster.live_pods() if p.revision == cluster.revision]
-        while (len(old) + len(new) + len(creating) < replicas + surge
-               and len(new) + len(creating) < replicas):
-            task = asyncio.get_running_loop().create_task(cluster.create_pod())
-            creating.add(task)
-            task.add_done_callback(creating.discard)
+        # Pods being created are all of the new revision (the ReplicaSet's too).
+        while (len(old) + len(new) + cluster.starting < replicas + surge
+               and len(new) + cluster.starting < replicas):
+            cluster.start_pod()
         removable = len(cluster.ready_pods()) - (replicas - unavailable)
         # Old pods that are not Ready go first, as the ReplicaSet controller ranks them.
         for pod in sorted(old, key=lambda p: p.ready)[:max(0, removable)]:
             cluster.delete_pod(pod.name, None, False, reason="deleted by the rollout")
         await asyncio.sleep(_POLL)
-    await asyncio.gather(*creating)
-    while len(cluster.ready_pods()) < replicas:
+    while len(cluster.ready_pods()) < replicas or cluster.starting:
         await asyncio.sleep(_POLL)
     cluster.emit("cluster", "rollout.done", "kubia",
                  f"rollout to revision {cluster.revision} complete: {replicas} pods Ready")
@@ -71,7 +76,7 @@ async def scale(cluster: Cluster, replicas: int) -> None:
         for pod in ranked[:len(live) - replicas]:
             cluster.delete_pod(pod.name, None, False, reason="deleted by scale-down")
     else:
-        await asyncio.gather(*(cluster.create_pod()
+        await asyncio.gather(*(cluster.start_pod()
                                for _ in range(cluster.desired_shortfall())))
 
 

@@ -64,8 +64,9 @@ class SimService:
         # the controllers that react to changes, each with its own lag.
         ready = cluster.ready_pods()
         if self.mode == "ip":
-            controller = IpTargetController(self.group, timings, self.timers, self.rng,
-                                            cluster.gate_passed)
+            controller = IpTargetController(
+                self.group, timings, self.timers, self.rng,
+                lambda: cluster.ready_pods() + cluster.gated_pods(), cluster.gate_passed)
             controller.sync_now(ready)
             cluster.endpoint_watchers.append(controller.on_endpoints)
         else:
@@ -152,7 +153,10 @@ class SimServer:
     async def rollout_restart(self, service: str, max_surge: int | str,
                               max_unavailable: int | str, wait: bool) -> None:
         sim = self._service(service)
-        rollout = controllers.rollout_restart(sim.cluster, max_surge, max_unavailable)
+        # Bounds checked now, so a bad pair is an error to the caller, not to a lost task.
+        surge, unavailable = controllers.rollout_bounds(sim.cluster.spec.replicas, max_surge,
+                                                        max_unavailable)
+        rollout = controllers.rollout_restart(sim.cluster, surge, unavailable)
         if wait:
             await rollout
         else:
