@@ -23,6 +23,7 @@ from typing import Any
 
 from . import http11
 from .cluster import LOOPBACK, Emit, Pod, Timers
+from .listener import TrackedServer
 from .timings import SimTimings
 
 # Target states, as DescribeTargetHealth names them.
@@ -224,27 +225,16 @@ class ALBListener:
     def __init__(self, group: TargetGroup, timings: SimTimings) -> None:
         self.group = group
         self.timings = timings
-        self._server: asyncio.base_events.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self.server = TrackedServer(self._serve, limit=http11.MAX_HEAD)
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``port`` (0: an ephemeral one); returns the port."""
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, port,
-                                                  limit=http11.MAX_HEAD)
-        bound: int = self._server.sockets[0].getsockname()[1]
-        return bound
+        return await self.server.start(port)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self.server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
         try:
             while True:
                 try:
@@ -264,7 +254,6 @@ class ALBListener:
         except ConnectionError:
             return
         finally:
-            self._connections.discard(task)
             writer.close()
 
     async def _forward(self, request: http11.Head, body: bytes

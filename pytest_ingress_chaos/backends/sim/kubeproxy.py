@@ -14,7 +14,8 @@ import random
 import socket
 import struct
 
-from .cluster import LOOPBACK, Pod
+from .cluster import Pod
+from .listener import TrackedServer
 
 
 def reset(writer: asyncio.StreamWriter) -> None:
@@ -46,14 +47,11 @@ class KubeProxy:
         self.connect_timeout = connect_timeout
         self.local_only = local_only
         self.endpoints: list[tuple[str, int]] = []
-        self._server: asyncio.base_events.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self.server = TrackedServer(self._forward)
 
     async def start(self) -> int:
         """Open the NodePort; returns the port."""
-        self._server = await asyncio.start_server(self._handle, LOOPBACK, 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return await self.server.start()
 
     def sync(self, ready: list[Pod]) -> None:
         self.endpoints = [pod.address for pod in ready
@@ -61,24 +59,10 @@ class KubeProxy:
 
     def stop_listening(self) -> None:
         """The node went away: its NodePort refuses from now on."""
-        if self._server is not None:
-            self._server.close()
+        self.server.stop_listening()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await self._forward(reader, writer)
-        finally:
-            self._connections.discard(task)
+        await self.server.close()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.endpoints and self.local_only:

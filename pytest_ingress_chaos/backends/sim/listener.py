@@ -1,0 +1,49 @@
+"""A loopback TCP server whose connection handlers end with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from .cluster import LOOPBACK
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class TrackedServer:
+    """``asyncio.start_server`` on 127.0.0.1 that remembers its connection tasks, so closing
+    the server also ends every connection still being served (a blackholed one may wait for
+    minutes otherwise)."""
+
+    def __init__(self, handler: Handler, limit: int = 2 ** 16) -> None:
+        self._handler = handler
+        self._limit = limit
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self, port: int = 0) -> int:
+        """Listen on ``port`` (0: an ephemeral one); returns the bound port."""
+        self._server = await asyncio.start_server(self._track, LOOPBACK, port,
+                                                  limit=self._limit)
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
+
+    def stop_listening(self) -> None:
+        """New connections are refused from now on; the ones open go on."""
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        self.stop_listening()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._handler(reader, writer)
+        finally:
+            self._connections.discard(task)
