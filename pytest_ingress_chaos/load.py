@@ -204,7 +204,9 @@ class LoadGenerator:
                 self._on_start(start)
             self._ready.set()
             await self._fire_when_due(schedule, engine.send)
-            self.timeline.load_end = min(start + self.window, loop.time())
+            # The window is the whole schedule, even though its last request is due 1/rate
+            # before the end; a stop cuts it short.
+            self.timeline.load_end = loop.time() if self._stop.is_set() else start + self.window
             self.timeline.not_sent += await engine.drain(loop.time() + self.timeout + 1.0)
         finally:
             await engine.close()

@@ -102,7 +102,10 @@ async def main(args: argparse.Namespace) -> None:
     else:
         sock = socket.create_server((args.host, args.port), backlog=128)
     app = SampleApp(args.name, args.keepalive_timeout)
-    server = await asyncio.start_server(app.serve_connection, sock=sock, limit=_MAX_HEAD)
+    # start_server listens again on the inherited socket: keep the accept queue long, or a
+    # burst overflows it and the client's SYN retransmit costs a whole second.
+    server = await asyncio.start_server(app.serve_connection, sock=sock, limit=_MAX_HEAD,
+                                        backlog=1024)
     loop = asyncio.get_running_loop()
     if args.on_sigterm == "drain":
         loop.add_signal_handler(signal.SIGTERM, app.start_draining, server)

@@ -173,13 +173,16 @@ def summarize(timeline: Timeline, target_rate: float, slo: SLOSpec | None = None
     failed = [i for i, code in enumerate(log.outcome) if not 200 <= code < 300]
     start, end = timeline.load_start, timeline.load_end
     real_duration = (end - start) if start is not None and end is not None else 0.0
+    # Only what went out inside the window counts toward the rate: a generator that fell
+    # behind and sent the rest afterwards did not achieve the rate.
+    in_window = sum(1 for sent in log.sent if sent <= end) if end is not None else 0
     lag = summary_ms(log.send_lag)
     result = LoadResult(
         requests=count,
         errors=len(failed),
         by_outcome=by_outcome,
         target_rate=target_rate,
-        achieved_rate=count / real_duration if real_duration > 0 else 0.0,
+        achieved_rate=in_window / real_duration if real_duration > 0 else 0.0,
         duration=real_duration / timeline.time_scale,
         latency=summary_ms(log.corrected),
         latency_uncorrected=summary_ms(log.uncorrected),

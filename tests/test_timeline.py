@@ -104,3 +104,12 @@ def test_events_are_sorted_and_relative_to_load_start() -> None:
     timeline.record(1001.0, "chaos", "kill_pods", "p", "first")
     first, second = timeline.events()
     assert (first.at, first.message, second.at) == (2.0, "first", 4.0)
+
+
+def test_requests_sent_after_the_window_do_not_count_toward_the_rate() -> None:
+    """A generator that fell behind and sent the rest after the window did not hold it."""
+    timeline = _timeline([(i / 10, 200) for i in range(100)], lag=0.0)
+    for i in range(50, 100):  # the second half went out 6 s late, after the window closed
+        timeline.requests.sent[i] += 6.0
+    result = summarize(timeline, 10.0)
+    assert result.achieved_rate == pytest.approx(5.0)
