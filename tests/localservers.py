@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -40,8 +41,9 @@ async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.Stre
 
 
 @contextmanager
-def serve(handler: Handler) -> Iterator[str]:
-    """Run ``handler`` on an ephemeral loopback port; yields ``http://127.0.0.1:<port>``."""
+def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Run ``handler`` on an ephemeral loopback port (with TLS when given a server context);
+    yields ``http://127.0.0.1:<port>``."""
     started = threading.Event()
     state: dict[str, object] = {}
     writers: set[asyncio.StreamWriter] = set()
@@ -55,7 +57,8 @@ def serve(handler: Handler) -> Iterator[str]:
 
     async def main() -> None:
         stop = asyncio.Event()
-        server = await asyncio.start_server(tracked, "127.0.0.1", 0, backlog=1024)
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0, backlog=1024,
+                                            ssl=ssl_context)
         state.update(port=server.sockets[0].getsockname()[1], stop=stop,
                      loop=asyncio.get_running_loop())
         started.set()

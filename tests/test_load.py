@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import ssl
 import threading
+from pathlib import Path
 
 import pytest
+import trustme
 
 from pytest_ingress_chaos.load import LoadGenerator, LoadGeneratorError, Schedule
 from pytest_ingress_chaos.records import RequestLog
@@ -146,3 +149,20 @@ def test_several_processes_share_one_schedule() -> None:
     intended = sorted(timeline.requests.intended)
     assert {round(b - a, 6) for a, b in itertools.pairwise(intended)} == {round(1 / 300, 6)}
     assert result.achieved_rate == pytest.approx(300, rel=0.02)
+
+
+def test_https_goes_through_httpx_with_tls(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """``https://`` targets take the httpx engine: real TLS against a local server whose
+    certificate comes from a throwaway CA that the client is told to trust."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # httpx trusts it (trust_env)
+    with serve(answer_ok, ssl_context=server_context) as url:
+        timeline, _ = _run(url.replace("http://", "https://"), rate=50, duration=0.4)
+    result = summarize(timeline, 50)
+    assert result.by_outcome == {"200": 20}
+    assert result.per_pod == {"local": 20}
