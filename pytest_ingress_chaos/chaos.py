@@ -123,7 +123,6 @@ class ChaosSchedule:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.fired = 0
 
     def start(self, load_start: float) -> None:
         if not self.actions:
@@ -139,7 +138,6 @@ class ChaosSchedule:
                 if self._stop.wait(max(0.0, delay)):
                     return
                 self.chaos.run(action)
-                self.fired += 1
         except BaseException as exc:  # re-raised in the test by stop()
             self.error = exc
 

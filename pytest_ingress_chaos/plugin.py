@@ -114,7 +114,6 @@ class IngressSession:
 
 
 SESSION_KEY = pytest.StashKey[IngressSession]()
-PLAN_KEY = pytest.StashKey[TestPlan]()
 WINDOW_KEY = pytest.StashKey[WindowEntry]()
 
 
@@ -278,7 +277,6 @@ def _ingress_plan(request: pytest.FixtureRequest) -> TestPlan:
     except SettingsError as exc:
         error = str(exc)  # failed outside the except block: no "during handling" chain
     else:
-        request.node.stash[PLAN_KEY] = plan
         return plan
     pytest.fail(error, pytrace=False)
 

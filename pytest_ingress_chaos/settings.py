@@ -269,13 +269,6 @@ ChaosSpec = KillPods | RolloutRestart | ScaleDeployment | DrainNode
 CHAOS_MARKERS: dict[str, type[ChaosSpec]] = {
     spec.kind: spec for spec in (KillPods, RolloutRestart, ScaleDeployment, DrainNode)
 }
-MARKER_SPECS: dict[str, type[Any]] = {
-    "ingress_load": LoadSpec,
-    "ingress_slo": SLOSpec,
-    "sample_service": ServiceSpec,
-    "alb": AlbSpec,
-    **CHAOS_MARKERS,
-}
 
 Spec = TypeVar("Spec")
 

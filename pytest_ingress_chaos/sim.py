@@ -51,7 +51,7 @@ from .settings import (
 from .units import DURATION_FORMS, format_seconds
 
 PROG = "ingress-sim"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # argparse itself exits 2 on a usage error
 
 T = TypeVar("T")
 

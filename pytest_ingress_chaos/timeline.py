@@ -150,7 +150,7 @@ def _buckets(timeline: Timeline) -> list[dict[str, float | int]]:
     for intended, code in zip(log.intended, log.outcome, strict=True):
         # Scheduled times fall exactly on bucket edges (i / rate): the epsilon keeps float
         # error from moving them into the bucket before.
-        (ok if 200 <= code < 300 else failed)[int((intended - start) / width + 1e-6)] += 1
+        (ok if outcomes.is_success(code) else failed)[int((intended - start) / width + 1e-6)] += 1
     last = max(max(ok, default=0), max(failed, default=0))
     return [{"at": round(i * BUCKET, 3), "ok": ok[i], "errors": failed[i]}
             for i in range(min(ok.keys() | failed.keys(), default=0), last + 1)]
@@ -169,8 +169,8 @@ def summarize(timeline: Timeline, target_rate: float, slo: SLOSpec | None = None
     by_outcome = {outcomes.label(code): codes[code]
                   for code in sorted(codes, key=lambda code: (code < 0, abs(code)))}
     served = Counter(pod for code, pod in zip(log.outcome, log.pod, strict=True)
-                     if pod >= 0 and 200 <= code < 300)
-    failed = [i for i, code in enumerate(log.outcome) if not 200 <= code < 300]
+                     if pod >= 0 and outcomes.is_success(code))
+    failed = [i for i, code in enumerate(log.outcome) if not outcomes.is_success(code)]
     start, end = timeline.load_start, timeline.load_end
     real_duration = (end - start) if start is not None and end is not None else 0.0
     # Only what went out inside the window counts toward the rate: a generator that fell

@@ -47,9 +47,6 @@ class Target:
         return f"{self.host}:{self.port} ({self.name})"
 
 
-ALGORITHMS = ("round_robin", "least_outstanding_requests")
-
-
 class TargetGroup:
     def __init__(self, timings: SimTimings, emit: Emit, algorithm: str = "round_robin",
                  health_check_path: str = "/") -> None:
