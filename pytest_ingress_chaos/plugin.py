@@ -50,8 +50,8 @@ MARKERS = {
                    "verdict; None switches a check off.",
     "sample_service": "sample_service(replicas=3, nodes=3, prestop_sleep='0s', "
                       "grace_period='30s', on_sigterm='exit', readiness_delay='0s', "
-                      "readiness_gate=False, external_traffic_policy='Cluster'): how the "
-                      "sample app is deployed.",
+                      "readiness_gate=False, external_traffic_policy='Cluster', "
+                      "keepalive_timeout=None): how the sample app is deployed.",
     "kill_pods": "kill_pods(at='0s', count=1, grace_period=None, force=False, signal=None): "
                  "delete pods (or, with signal, kill their container) at an offset from load "
                  "start.",
@@ -113,6 +113,8 @@ class IngressSession:
             backend.close()
 
 
+# Error windows per row of the summary table; every window is in the JSON report.
+SUMMARY_WINDOWS = 3
 SESSION_KEY = pytest.StashKey[IngressSession]()
 WINDOW_KEY = pytest.StashKey[WindowEntry]()
 
@@ -418,7 +420,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("=", "ingress-chaos summary")
     write(f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7}  error windows (s)  test")
     for row in sorted(rows, key=lambda r: r["test"]):
-        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"]) or "-"
+        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
+        if len(row["windows"]) > SUMMARY_WINDOWS:
+            windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
         errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
                            if not k.startswith("2")) or ""
         verdict = "ok" if row["passed"] else "FAILED"

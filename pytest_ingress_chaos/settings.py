@@ -202,6 +202,9 @@ class ServiceSpec:
     readiness_delay: float = _parsed(duration, 0.0)
     readiness_gate: bool = _parsed(boolean, False)
     external_traffic_policy: str = _parsed(choice(*TRAFFIC_POLICIES), "Cluster")
+    # How long the app keeps an idle keep-alive connection open; None: until the client
+    # closes it. Node.js defaults to 5 s, shorter than the ALB's 60 s idle timeout.
+    keepalive_timeout: float | None = _parsed(optional(positive_duration), None)
 
 
 @dataclass(frozen=True, kw_only=True)

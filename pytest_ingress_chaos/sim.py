@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="terminationGracePeriodSeconds (default 30s)")
     service.add_argument("--on-sigterm", choices=SIGTERM_BEHAVIOURS, default="exit",
                          help="what the app does on SIGTERM (default exit)")
+    service.add_argument("--keepalive-timeout", type=_POSITIVE_DURATION, default=None,
+                         metavar="DURATION",
+                         help="the app closes keep-alive connections idle this long "
+                              "(default: never; Node.js uses 5s)")
     chaos = parser.add_argument_group("chaos (as the kill_pods marker)")
     chaos.add_argument("--kill-pods-at", type=_DURATION, action="append", default=[],
                        metavar="DURATION",
@@ -160,7 +164,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         mode=args.mode,
         deployment=DeploymentSpec(replicas=args.replicas, nodes=args.nodes,
                                   prestop_sleep=args.prestop_sleep,
-                                  grace_period=args.grace_period, on_sigterm=args.on_sigterm),
+                                  grace_period=args.grace_period, on_sigterm=args.on_sigterm,
+                                  keepalive_timeout=args.keepalive_timeout),
         time_scale=args.time_scale,
         seed=args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000),
         kill_at=tuple(sorted(args.kill_pods_at)),

@@ -15,4 +15,4 @@ def test_documented_field_cases_reproduce(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
                                            "--ingress-time-scale", "0.1", "-n", "2")
     print(result.stdout.str().split("ingress-chaos summary", 1)[-1])  # the figures, with -s
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=11)

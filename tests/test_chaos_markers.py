@@ -2,9 +2,10 @@
 
 Covered: ``rollout_restart`` (marker and imperative), ``scale_deployment``, ``drain_node``,
 ``kill_pods(signal=...)``, the ``alb`` marker, and ``sample_service(readiness_delay=...,
-external_traffic_policy=...)``. Every story runs as a user runs it (a test file, a pytest
-subprocess, the sim backend) and is judged by what the user sees: outcomes, messages, the result
-(``error_windows``, ``by_outcome``, ``per_pod``, ``events``) and ``ingress_service.pods()``.
+external_traffic_policy=..., keepalive_timeout=...)``. Every story runs as a user runs it (a
+test file, a pytest subprocess, the sim backend) and is judged by what the user sees: outcomes,
+messages, the result (``error_windows``, ``by_outcome``, ``per_pod``, ``events``) and
+``ingress_service.pods()``.
 
 Simulated time is compressed (``--ingress-time-scale``); offsets below are test seconds. The
 expected numbers come from the simulator's model (``backends/sim/timings.py``): kubelet 0.5 s
@@ -406,6 +407,44 @@ def test_alb_marker_on_a_test_without_an_ingress_fixture_is_an_error(
 # --- sample_service knobs ---------------------------------------------------------------------
 
 
+def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_scattered_502s(
+        pytester: pytest.Pytester) -> None:
+    """One client connection, 20 req/s (a request every 50 ms of wall time), one pod whose
+    keep-alive timeout (0.96 test s at time scale 0.05: 48 ms) makes every reuse of the ALB's
+    connection race the app's close. The user sees the test fail on 502s spread over the whole
+    window, listed briefly: ten windows and a pointer to the JSON report, three in the summary
+    table. The same load against an app that keeps connections longer than the ALB passes."""
+    _write(pytester, """
+        RACE = [pytest.mark.ingress_mode("ip"),
+                pytest.mark.ingress_load(rate=20, duration="100s", connections=1)]
+
+        @pytest.mark.sample_service(replicas=1, keepalive_timeout="0.96s")
+        def test_mismatch(ingress_load):
+            ingress_load.run()
+
+        @pytest.mark.sample_service(replicas=1, keepalive_timeout="75s")
+        def test_matched(ingress_load):
+            ingress_load.run()
+
+        for case in (test_mismatch, test_matched):
+            for mark in RACE:
+                mark(case)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                           "--ingress-time-scale", "0.05")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*requests failed; ingress_slo allows max_errors=0*",
+        "  Outcomes: 200 x*, 502 x*",
+        "    ... * more windows in the JSON report (scattered errors: see the outcomes above)",
+    ])
+    result.stdout.re_match_lines([  # the summary table, sorted by test name
+        r"ok +ip +100 +0 +- +test_\w+\.py::test_matched\[ip\]$",
+        r"FAILED +ip +100 +\d+ +[\d.]+\.\.[\d.]+, [\d.]+\.\.[\d.]+, [\d.]+\.\.[\d.]+ "
+        r"\+\d+ more +test_\w+\.py::test_mismatch\[ip\]  \(502 x\d+\)$",
+    ])
+
+
 def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
         pytester: pytest.Pytester) -> None:
     _write(pytester, """
@@ -476,6 +515,8 @@ def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
     ('@pytest.mark.sample_service(readiness_delay="soon")',
      "marker sample_service on test_bad: readiness_delay='soon': expected a duration "
      "(\"250ms\", \"5s\", \"1m\" or a number of seconds), got 'soon'"),
+    ('@pytest.mark.sample_service(keepalive_timeout="0s")',
+     "marker sample_service on test_bad: keepalive_timeout='0s': expected a duration > 0 *"),
 ])
 def test_bad_chaos_and_knob_markers_are_setup_errors(pytester: pytest.Pytester, decorator: str,
                                                      message: str) -> None:

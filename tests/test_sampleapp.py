@@ -191,6 +191,20 @@ def test_keepalive_serves_two_requests_on_one_connection(app: StartApp) -> None:
     assert first.body == second.body == b"You've hit kubia-keep\n"
 
 
+def test_keepalive_timeout_closes_an_idle_connection(app: StartApp) -> None:
+    """With ``--keepalive-timeout`` the app closes a connection that stays idle that long,
+    without warning (no ``Connection: close``), and keeps one that is used in time."""
+    running = app("--keepalive-timeout", "0.3")
+    with connect(running.port) as idle, connect(running.port) as busy:
+        assert get(idle).headers["connection"] == "keep-alive"
+        for _ in range(4):  # 0.4 s of requests 0.1 s apart: never idle for 0.3 s
+            assert get(busy).status == 200
+            time.sleep(0.1)
+        assert get(busy).status == 200
+        idle.settimeout(DEADLINE)
+        assert idle.recv(1) == b""  # closed by the app
+
+
 @pytest.mark.parametrize("request_text", [
     "GET / HTTP/1.1\r\nHost: kubia\r\nConnection: close\r\n\r\n",
     "GET / HTTP/1.0\r\n\r\n",

@@ -428,6 +428,7 @@ BAD_INPUT = [
     (["--time-scale", "fast"], "--time-scale", "expected a number"),
     (["--replicas", "0"], "--replicas", "whole number >= 1"),
     (["--on-sigterm", "drop"], "--on-sigterm", "'exit', 'drain', 'ignore'"),
+    (["--keepalive-timeout", "0s"], "--keepalive-timeout", "> 0"),
     (["--kill-pods-at", "5s", "--duration", "2s"], "--kill-pods-at", "--duration 2s"),
     (["--port", "65536"], "--port", "0 to 65535"),
     (["--seed", "-1"], "--seed", "whole number >= 0"),

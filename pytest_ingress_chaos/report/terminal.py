@@ -8,6 +8,7 @@ from ..units import format_seconds
 from .context import ReportContext
 
 MAX_TIMELINE_LINES = 60
+MAX_WINDOW_LINES = 10  # scattered errors (a keep-alive race) can make hundreds of windows
 
 
 def _ms(value: float) -> str:
@@ -43,8 +44,12 @@ def render(result: LoadResult, context: ReportContext) -> str:
     lines.append(f"  Outcomes: {_counts(result.by_outcome)}")
     if result.error_windows:
         lines.append("  Error windows (seconds from load start):")
+        shown_windows = result.error_windows[:MAX_WINDOW_LINES]
         lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: {_counts(w.by_outcome)}"
-                  for w in result.error_windows]
+                  for w in shown_windows]
+        if len(result.error_windows) > len(shown_windows):
+            lines.append(f"    ... {len(result.error_windows) - len(shown_windows)} more windows "
+                         "in the JSON report (scattered errors: see the outcomes above)")
     else:
         lines.append("  Error windows: none")
     lines.append(f"  Served per pod: {', '.join(f'{k} {v}' for k, v in result.per_pod.items())}")

@@ -9,13 +9,14 @@ as soon as kube-proxy syncs.
 The ALB routes each request round robin to a healthy target, fails open to every registered
 target when none is healthy, and answers for itself as an ALB does: 503 with no registered
 target, 502 when the target refuses or resets, 504 when no connection is made within the
-connect timeout or no response comes within the idle timeout. Each request uses a new connection
-to its target.
+connect timeout or no response comes within the idle timeout. Connections to targets are kept
+alive and reused in ip mode (see upstream.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -25,9 +26,14 @@ from . import http11
 from .cluster import LOOPBACK, Emit, Pod, Timers
 from .listener import TrackedServer
 from .timings import SimTimings
+from .upstream import UpstreamConnection, UpstreamPool
 
 # Target states, as DescribeTargetHealth names them.
 INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "draining"
+
+# An ALB spans at least two Availability Zones with a node in each; DNS spreads clients'
+# connections over the nodes, and each node keeps its own connections to the targets.
+ALB_NODES = 2
 
 _REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 
@@ -56,6 +62,7 @@ class TargetGroup:
         self.health_check_path = health_check_path
         self.targets: dict[tuple[str, int], Target] = {}
         self.on_healthy: list[Callable[[Target], None]] = []
+        self.on_removed: list[Callable[[Target], None]] = []
         self._next = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -90,6 +97,8 @@ class TargetGroup:
         if self.targets.get(key) is target:
             del self.targets[key]
             self.emit("alb", "target.removed", target.name, f"target {target.label} removed")
+            for callback in self.on_removed:
+                callback(target)
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -217,12 +226,24 @@ class IpTargetController:
 
 
 class ALBListener:
-    """The ALB's HTTP listener: a reverse proxy in front of the target group."""
+    """The ALB's HTTP listener: a reverse proxy in front of the target group, on
+    ``ALB_NODES`` nodes that share the target group and each have their own connection pool."""
 
-    def __init__(self, group: TargetGroup, timings: SimTimings) -> None:
+    def __init__(self, group: TargetGroup, timings: SimTimings, *, keep_alive: bool) -> None:
+        """``keep_alive``: reuse connections to targets (ip targets; see upstream.py)."""
         self.group = group
         self.timings = timings
         self.server = TrackedServer(self._serve, limit=http11.MAX_HEAD)
+        self.pools = [UpstreamPool(timings.wall(timings.idle_timeout), timings.target_rtt,
+                                   reuse=keep_alive)
+                      for _ in range(ALB_NODES)]
+        self._node_turn = itertools.cycle(self.pools)  # DNS round robin over the nodes
+        # After the deregistration delay the ALB closes what it still holds to the target.
+        group.on_removed.append(self._forget)
+
+    def _forget(self, target: Target) -> None:
+        for pool in self.pools:
+            pool.discard((target.host, target.port))
 
     async def start(self, port: int = 0) -> int:
         """Listen on ``port`` (0: an ephemeral one); returns the port."""
@@ -230,8 +251,11 @@ class ALBListener:
 
     async def close(self) -> None:
         await self.server.close()
+        for pool in self.pools:
+            pool.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pool = next(self._node_turn)
         try:
             while True:
                 try:
@@ -240,7 +264,7 @@ class ALBListener:
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                         http11.HTTPParseError, ConnectionError, ValueError):
                     return
-                response = await self._forward(request, body)
+                response = await self._forward(pool, request, body)
                 keep_alive = not request.wants_close()
                 response_headers = [*response[1], ("connection",
                                                    "keep-alive" if keep_alive else "close")]
@@ -253,44 +277,59 @@ class ALBListener:
         finally:
             writer.close()
 
-    async def _forward(self, request: http11.Head, body: bytes
+    async def _forward(self, pool: UpstreamPool, request: http11.Head, body: bytes
                        ) -> tuple[str, list[tuple[str, str]], bytes]:
         target = self.group.pick()
         if isinstance(target, int):
             return _alb_error(target)
         target.outstanding += 1
         try:
-            return await self._exchange(target, request, body)
+            return await self._exchange(pool, target, request, body)
         finally:
             target.outstanding -= 1
 
-    async def _exchange(self, target: Target, request: http11.Head, body: bytes
-                        ) -> tuple[str, list[tuple[str, str]], bytes]:
+    async def _exchange(self, pool: UpstreamPool, target: Target, request: http11.Head,
+                        body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
         timings = self.timings
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(target.host, target.port),
-                timings.wall(timings.connect_timeout))
-        except asyncio.TimeoutError:
-            return _alb_error(504)
-        except OSError:
-            return _alb_error(502)  # refused or reset while connecting
+        address = (target.host, target.port)
+        connection = pool.take(address)
+        if connection is None:
+            try:
+                connection = await pool.connect(address, timings.wall(timings.connect_timeout))
+            except asyncio.TimeoutError:
+                return _alb_error(504)
+            except OSError:
+                return _alb_error(502)  # refused or reset while connecting
+        return await self._send(pool, address, connection, request, body)
+
+    async def _send(self, pool: UpstreamPool, address: tuple[str, int],
+                    connection: UpstreamConnection, request: http11.Head, body: bytes
+                    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """One request and its response on ``connection``, which goes back to the pool when
+        the target allows keep-alive."""
+        keep = False
         try:
             headers = [(k, v) for k, v in request.headers if k not in http11.HOP_BY_HOP]
             headers += [("x-forwarded-for", LOOPBACK), ("x-forwarded-proto", "http"),
-                        ("connection", "close")]
-            up_writer.write(http11.encode(request.start_line, headers, body))
-            idle = timings.wall(timings.idle_timeout)
-            response = await asyncio.wait_for(http11.read_head(up_reader), idle)
+                        ("connection", "keep-alive" if pool.reuse else "close")]
+            connection.writer.write(http11.encode(request.start_line, headers, body))
+            idle = self.timings.wall(self.timings.idle_timeout)
+            response = await asyncio.wait_for(http11.read_head(connection.reader), idle)
             response_body = await asyncio.wait_for(
-                http11.read_body(up_reader, response, until_eof=True), idle)
+                http11.read_body(connection.reader, response, until_eof=True), idle)
+            keep = pool.reuse and http11.reusable(response)
         except asyncio.TimeoutError:
             return _alb_error(504)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 http11.HTTPParseError, ValueError):
-            return _alb_error(502)  # the target reset or closed before a full response
+            # The target reset or closed before a full response; on a reused connection,
+            # that is a request crossing the target's keep-alive close.
+            return _alb_error(502)
         finally:
-            up_writer.close()
+            if keep:
+                pool.put(address, connection)
+            else:
+                connection.close()
         kept = [(k, v) for k, v in response.headers if k not in http11.HOP_BY_HOP]
         return response.start_line, kept, response_body
 

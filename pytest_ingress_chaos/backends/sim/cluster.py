@@ -66,6 +66,7 @@ class DeploymentSpec:
     readiness_delay: float = 0.0  # the readiness probe's initialDelaySeconds
     readiness_gate: bool = False  # the AWS controller's pod readiness gate (ip mode only)
     external_traffic_policy: str = "Cluster"
+    keepalive_timeout: float | None = None  # the app closes idle connections after it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentSpec:
@@ -194,10 +195,13 @@ class Cluster:
         itself and hands the socket to the process, so the address is known (and connections
         queue) before the app has started."""
         listener = socket.create_server((LOOPBACK, port), backlog=128)
+        keepalive = self.spec.keepalive_timeout
+        options = [] if keepalive is None else \
+            ["--keepalive-timeout", repr(self.timings.wall(keepalive))]
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, str(SAMPLEAPP), "--fd", str(listener.fileno()), "--name", name,
-                "--on-sigterm", self.spec.on_sigterm, "--exit-on-stdin-eof",
+                "--on-sigterm", self.spec.on_sigterm, "--exit-on-stdin-eof", *options,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
                 pass_fds=(listener.fileno(),),
                 # A terminal's Ctrl-C must not kill pods behind the simulator's back: they

@@ -73,6 +73,14 @@ async def read_body(reader: asyncio.StreamReader, head: Head, *, until_eof: bool
     return await reader.read() if until_eof else b""
 
 
+def reusable(response: Head) -> bool:
+    """Whether the connection can carry another request after this response: the server
+    did not ask to close it, and the body's end was framed rather than marked by EOF."""
+    framed = bool(response.get("content-length")) or \
+        "chunked" in response.get("transfer-encoding").lower()
+    return framed and not response.wants_close()
+
+
 def encode(start_line: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
     lines = [start_line, *(f"{name}: {value}" for name, value in headers),
              f"content-length: {len(body)}"]

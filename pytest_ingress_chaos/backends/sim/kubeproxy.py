@@ -57,9 +57,10 @@ class KubeProxy:
         self.endpoints = [pod.address for pod in ready
                           if not self.local_only or pod.node == self.node]
 
-    def stop_listening(self) -> None:
-        """The node went away: its NodePort refuses from now on."""
-        self.server.stop_listening()
+    def node_gone(self) -> None:
+        """The node went away: its NodePort refuses from now on, and the connections through
+        it (the ALB's keep-alive connections, pinned to pods anywhere) end."""
+        self.server.stop()
 
     async def close(self) -> None:
         await self.server.close()

@@ -28,15 +28,15 @@ class TrackedServer:
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
 
-    def stop_listening(self) -> None:
-        """New connections are refused from now on; the ones open go on."""
+    def stop(self) -> None:
+        """Refuse new connections from now on, and end the open ones."""
         if self._server is not None:
             self._server.close()
+        for task in self._connections:
+            task.cancel()
 
     async def close(self) -> None:
-        self.stop_listening()
-        for task in list(self._connections):
-            task.cancel()
+        self.stop()
         await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -45,5 +45,9 @@ class TrackedServer:
         self._connections.add(task)
         try:
             await self._handler(reader, writer)
+        except asyncio.CancelledError:
+            # Ended by stop(): the handler's own cleanup has run. Returning normally keeps
+            # Python 3.11's stream protocol from logging the cancellation as an error.
+            pass
         finally:
             self._connections.discard(task)

@@ -49,7 +49,7 @@ class SimService:
                         for node in self.cluster.node_names]
         self.timers = Timers()
         self.group = TargetGroup(timings, emit, algorithm)
-        self.listener = ALBListener(self.group, timings)
+        self.listener = ALBListener(self.group, timings, keep_alive=mode == "ip")
         self.url = ""
 
     async def start(self) -> None:
@@ -95,7 +95,7 @@ class SimService:
         """The node is gone: its NodePort stops answering (the ALB notices by health checks)."""
         for proxy in self.proxies:
             if proxy.node == node:
-                proxy.stop_listening()
+                proxy.node_gone()
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url, "mode": self.mode,

@@ -41,6 +41,11 @@ class SimTimings:
     # ALB itself.
     connect_timeout: float = 10.0  # no connection to a target in 10 s -> 504
     idle_timeout: float = 60.0  # no response within the idle timeout -> 504
+    # The ALB <-> target round trip (cross-zone in a VPC: about a millisecond), the time in
+    # which a request and a target's keep-alive close can cross (upstream.py). In wall
+    # seconds and never compressed, like the load rate: scaling it would shrink the race
+    # below what the event loop can resolve.
+    target_rtt: float = 0.001
 
     def wall(self, seconds: float) -> float:
         """Test seconds -> wall-clock seconds."""
