@@ -237,6 +237,23 @@ def test_duration_ends_the_run_and_the_events_file_has_the_timeline(start_sim: S
     assert_nothing_left(sim, url)
 
 
+@pytest.mark.parametrize("mode", ["ip", "instance"])
+def test_duration_ends_the_run_after_serving_requests(start_sim: StartSim, mode: str) -> None:
+    """A run that served traffic while health checks went on ends at --duration too (a
+    health-check loop that swallowed its cancellation once kept it running forever)."""
+    # Faster than the other runs: health checks every 0.75 s, the run 3 s of wall time.
+    sim = start_sim("--mode", mode, "--duration", "60s", "--time-scale", "0.05", "--quiet")
+    url = sim.url()
+    started = time.monotonic()
+    with httpx.Client(timeout=WAIT) as client:
+        for _ in range(20):
+            assert client.get(url).status_code == 200
+            time.sleep(0.05)
+    assert sim.wait() == 0
+    assert time.monotonic() - started < 60.0 * 0.05 + 5.0
+    assert_nothing_left(sim, url)
+
+
 @pytest.mark.parametrize(("flags", "form"), [([], "human"), (["--quiet"], "none"),
                                              (["--events", "-"], "json")],
                          ids=["default", "--quiet", "--events -"])

@@ -25,6 +25,7 @@ from typing import Any
 from . import http11
 from .cluster import LOOPBACK, Emit, Pod, Timers
 from .listener import TrackedServer
+from .tasks import cancel_and_wait
 from .timings import SimTimings
 from .upstream import UpstreamConnection, UpstreamPool
 
@@ -106,9 +107,7 @@ class TargetGroup:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
 
     # --- routing --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .tasks import cancel_and_wait
 from .timings import SimTimings
 
 SAMPLEAPP = Path(__file__).resolve().parents[2] / "sampleapp.py"
@@ -131,9 +132,7 @@ class Cluster:
 
     async def close(self) -> None:
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         for pod in self.pods.values():
             if pod.exit_code is None:
                 with contextlib.suppress(ProcessLookupError):

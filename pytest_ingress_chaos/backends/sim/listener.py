@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from .cluster import LOOPBACK
+from .tasks import cancel_and_wait
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -37,7 +38,7 @@ class TrackedServer:
 
     async def close(self) -> None:
         self.stop()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await cancel_and_wait(list(self._connections))
 
     async def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -46,8 +47,9 @@ class TrackedServer:
         try:
             await self._handler(reader, writer)
         except asyncio.CancelledError:
-            # Ended by stop(): the handler's own cleanup has run. Returning normally keeps
-            # Python 3.11's stream protocol from logging the cancellation as an error.
+            # Ended by stop(). Returning normally keeps Python 3.11's stream protocol from
+            # logging the cancellation as an error; the connection is closed below.
             pass
         finally:
+            writer.close()  # whatever the handler did; closing twice is harmless
             self._connections.discard(task)

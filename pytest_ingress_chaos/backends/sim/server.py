@@ -28,6 +28,7 @@ from . import controllers
 from .alb import HEALTHY, UNHEALTHY, ALBListener, IpTargetController, Target, TargetGroup
 from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod, Timers
 from .kubeproxy import KubeProxy
+from .tasks import cancel_and_wait
 from .timings import SimTimings
 
 
@@ -239,10 +240,7 @@ async def serve() -> None:
 
     reading = loop.create_task(read_requests())
     await server.stopping.wait()
-    reading.cancel()
-    for task in list(handlers):
-        task.cancel()
-    await asyncio.gather(reading, *handlers, return_exceptions=True)
+    await cancel_and_wait([reading, *handlers])
     await server.close_all()
 
 
