@@ -24,34 +24,42 @@ OK_THEN_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\
 
 @dataclass
 class ToyTarget:
-    """A target that answers every request with ``response`` and, when ``close_after``, closes
-    the connection right after the response, as an app whose keep-alive timer fires at that
-    moment would (no ``Connection: close`` warns the ALB)."""
+    """A target that answers every request with ``response`` (headers only to HEAD), after
+    ``delay`` seconds, and, when ``close_after``, closes the connection right after the
+    response, as an app whose keep-alive timer fires at that moment would (no
+    ``Connection: close`` warns the ALB). It counts requests per connection."""
 
     response: bytes = OK
     close_after: bool = False
-    connections: int = 0
-    closed_by_peer: list[int] = field(default_factory=list)  # connection numbers
+    delay: float = 0.0
+    requests: list[int] = field(default_factory=list)  # per connection, in connection order
+    closed_by_peer: list[int] = field(default_factory=list)  # connection numbers, from 1
+
+    @property
+    def connections(self) -> int:
+        return len(self.requests)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = self.connections
+        self.requests.append(0)
+        number = len(self.requests)
         try:
             while True:
                 try:
-                    await reader.readuntil(b"\r\n\r\n")
+                    head = await reader.readuntil(b"\r\n\r\n")
                 except asyncio.IncompleteReadError:
                     self.closed_by_peer.append(number)
                     return
-                writer.write(self.response)
+                self.requests[number - 1] += 1
+                await asyncio.sleep(self.delay)
+                if head.startswith(b"HEAD "):
+                    writer.write(self.response.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
+                else:
+                    writer.write(self.response)
                 await writer.drain()
                 if self.close_after or self.response is OK_THEN_CLOSE:
                     return
         finally:
             writer.close()
-
-
-Scenario = Callable[["Client", ToyTarget], Awaitable[None]]
 
 
 class Client:
@@ -60,14 +68,40 @@ class Client:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
-    async def get(self) -> int:
-        self.writer.write(f"GET / HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode())
+    async def send(self, method: str = "GET") -> http11.Head:
+        """One request; the response's head (its body is read and dropped)."""
+        self.writer.write(f"{method} / HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode())
         head = await http11.read_head(self.reader)
-        await http11.read_body(self.reader, head, until_eof=False)
-        return int(head.start_line.split(" ")[1])
+        if method != "HEAD":
+            await http11.read_body(self.reader, head, until_eof=False)
+        return head
+
+    async def get(self) -> int:
+        return (await self.send()).status
 
 
-def run(scenario: Scenario, target: ToyTarget, **timings: float) -> None:
+@dataclass
+class Rig:
+    """The ALB in front of one healthy toy target, and a first client connection."""
+
+    client: Client
+    target: ToyTarget
+    group: TargetGroup
+    alb_port: int
+    clients: list[Client] = field(default_factory=list)
+
+    async def connect(self) -> Client:
+        """Another client connection; the ALB puts each on its next node, in turn."""
+        client = Client(*await asyncio.open_connection(LOOPBACK, self.alb_port))
+        self.clients.append(client)
+        return client
+
+
+Scenario = Callable[[Rig], Awaitable[None]]
+
+
+def run(scenario: Scenario, target: ToyTarget, *, keep_alive: bool = True,
+        **timings: float) -> None:
     async def main() -> None:
         server = await asyncio.start_server(target.serve, LOOPBACK, 0)
         port = server.sockets[0].getsockname()[1]
@@ -75,13 +109,15 @@ def run(scenario: Scenario, target: ToyTarget, **timings: float) -> None:
         sim_timings = SimTimings(health_check_interval=1e6, **timings)
         group = TargetGroup(sim_timings, lambda *event: None)
         group.register(Target("toy", LOOPBACK, port), steady=HEALTHY)
-        alb = ALBListener(group, sim_timings, keep_alive=True)
+        alb = ALBListener(group, sim_timings, keep_alive=keep_alive)
         alb_port = await alb.start()
-        reader, writer = await asyncio.open_connection(LOOPBACK, alb_port)
+        first = Client(*await asyncio.open_connection(LOOPBACK, alb_port))
+        rig = Rig(first, target, group, alb_port, clients=[first])
         try:
-            await scenario(Client(reader, writer), target)
+            await scenario(rig)
         finally:
-            writer.close()
+            for client in rig.clients:
+                client.writer.close()
             await alb.close()
             await group.close()
             server.close()
@@ -90,7 +126,8 @@ def run(scenario: Scenario, target: ToyTarget, **timings: float) -> None:
 
 
 def test_alb_reuses_its_connection_to_a_target() -> None:
-    async def scenario(client: Client, target: ToyTarget) -> None:
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
         assert [await client.get() for _ in range(20)] == [200] * 20
         assert target.connections == 1
 
@@ -98,7 +135,8 @@ def test_alb_reuses_its_connection_to_a_target() -> None:
 
 
 def test_target_asking_to_close_gets_a_new_connection_without_errors() -> None:
-    async def scenario(client: Client, target: ToyTarget) -> None:
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
         assert [await client.get() for _ in range(5)] == [200] * 5
         assert target.connections == 5
 
@@ -112,7 +150,8 @@ def test_request_crossing_the_targets_keepalive_close_gets_502() -> None:
     so the next request gets a new one. Once the FIN has arrived, the ALB does not reuse the
     closed connection at all."""
 
-    async def scenario(client: Client, target: ToyTarget) -> None:
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
         assert await client.get() == 200
         assert await client.get() == 502  # crossed the close
         assert await client.get() == 200  # a new connection (closed after this response too)
@@ -127,7 +166,8 @@ def test_close_seen_in_time_costs_nothing() -> None:
     """The same target with a realistic round trip: by the time the next request comes the
     ALB knows the connection is closed, opens another one, and every request succeeds."""
 
-    async def scenario(client: Client, target: ToyTarget) -> None:
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
         for _ in range(5):
             await asyncio.sleep(0.05)
             assert await client.get() == 200
@@ -140,7 +180,8 @@ def test_alb_closes_connections_idle_longer_than_its_idle_timeout() -> None:
     """An idle timeout of 60 test seconds at time scale 0.005 is 0.3 s: an idle connection is
     closed by the ALB (the target sees EOF) and the next request opens a new one."""
 
-    async def scenario(client: Client, target: ToyTarget) -> None:
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
         assert await client.get() == 200
         await asyncio.sleep(0.6)
         assert target.closed_by_peer == [1]
@@ -148,3 +189,85 @@ def test_alb_closes_connections_idle_longer_than_its_idle_timeout() -> None:
         assert target.connections == 2
 
     run(scenario, ToyTarget(), time_scale=0.005)
+
+
+def test_the_most_recently_used_connection_is_reused() -> None:
+    """Two requests at once through one ALB node open two connections; after them, requests
+    one at a time all go on the connection that finished last (LIFO), and the other idles."""
+
+    async def scenario(rig: Rig) -> None:
+        rig.target.delay = 0.1
+        await rig.connect()  # the second ALB node's client, unused
+        same_node = await rig.connect()  # back to the first node
+        assert await asyncio.gather(rig.client.get(), same_node.get()) == [200, 200]
+        rig.target.delay = 0.0
+        assert [await rig.client.get() for _ in range(10)] == [200] * 10
+        assert sorted(rig.target.requests) == [1, 11]
+
+    run(scenario, ToyTarget())
+
+
+def test_each_alb_node_keeps_its_own_connections() -> None:
+    """Clients on the two ALB nodes, taking turns: two target connections, each reused."""
+
+    async def scenario(rig: Rig) -> None:
+        other_node = await rig.connect()
+        for _ in range(5):
+            assert (await rig.client.get(), await other_node.get()) == (200, 200)
+        assert rig.target.requests == [5, 5]
+
+    run(scenario, ToyTarget())
+
+
+def test_without_keep_alive_every_request_gets_its_own_connection() -> None:
+    """Instance targets: the ALB asks for ``Connection: close`` and never reuses."""
+
+    async def scenario(rig: Rig) -> None:
+        assert [await rig.client.get() for _ in range(5)] == [200] * 5
+        assert rig.target.requests == [1] * 5
+
+    run(scenario, ToyTarget(), keep_alive=False)
+
+
+def test_a_removed_target_loses_its_idle_connections() -> None:
+    """After the deregistration delay the target leaves the group, and the ALB closes the
+    connection it kept to it (the target sees EOF)."""
+
+    async def scenario(rig: Rig) -> None:
+        assert await rig.client.get() == 200
+        (address,) = rig.group.targets
+        rig.group.deregister(address)
+        await asyncio.sleep(0.5)
+        assert not rig.group.targets
+        assert rig.target.closed_by_peer == [1]
+        assert await rig.client.get() == 503  # nothing registered any more
+
+    run(scenario, ToyTarget(), deregistration_delay=0.2)
+
+
+def test_head_gets_the_targets_headers_and_no_body_on_a_kept_connection() -> None:
+    """HEAD: the target's content-length comes back with no body, at once, and the
+    connection is reused for the GET that follows."""
+
+    async def scenario(rig: Rig) -> None:
+        head = await asyncio.wait_for(rig.client.send("HEAD"), 5.0)
+        assert (head.status, head.get("content-length")) == (200, "3")
+        assert await rig.client.get() == 200
+        assert rig.target.requests == [2]
+
+    run(scenario, ToyTarget())
+
+
+def test_the_albs_own_answer_to_head_has_no_body() -> None:
+    """With no target registered the ALB answers 503 itself; to HEAD without the body, so
+    the next answer on the connection is read correctly."""
+
+    async def scenario(rig: Rig) -> None:
+        (address,) = rig.group.targets
+        rig.group.deregister(address)
+        await asyncio.sleep(0.3)
+        head = await rig.client.send("HEAD")
+        assert head.status == 503 and int(head.get("content-length")) > 0
+        assert await rig.client.get() == 503
+
+    run(scenario, ToyTarget(), deregistration_delay=0.1)

@@ -267,7 +267,8 @@ class ALBListener:
                 keep_alive = not request.wants_close()
                 response_headers = [*response[1], ("connection",
                                                    "keep-alive" if keep_alive else "close")]
-                writer.write(http11.encode(response[0], response_headers, response[2]))
+                writer.write(http11.encode(response[0], response_headers, response[2],
+                                           send_body=request.method != "HEAD"))
                 await writer.drain()
                 if not keep_alive:
                     return
@@ -314,9 +315,10 @@ class ALBListener:
             connection.writer.write(http11.encode(request.start_line, headers, body))
             idle = self.timings.wall(self.timings.idle_timeout)
             response = await asyncio.wait_for(http11.read_head(connection.reader), idle)
-            response_body = await asyncio.wait_for(
+            without_body = http11.bodiless(request.method, response.status)
+            response_body = b"" if without_body else await asyncio.wait_for(
                 http11.read_body(connection.reader, response, until_eof=True), idle)
-            keep = pool.reuse and http11.reusable(response)
+            keep = pool.reuse and http11.reusable(response, without_body=without_body)
         except asyncio.TimeoutError:
             return _alb_error(504)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
@@ -325,11 +327,16 @@ class ALBListener:
             # that is a request crossing the target's keep-alive close.
             return _alb_error(502)
         finally:
-            if keep:
+            # A target removed while this request was in flight has had its connections
+            # closed already (_forget): this one goes too.
+            if keep and address in self.group.targets:
                 pool.put(address, connection)
             else:
                 connection.close()
-        kept = [(k, v) for k, v in response.headers if k not in http11.HOP_BY_HOP]
+        # A bodiless answer (to HEAD) keeps the target's content-length: the size of the
+        # body a GET would have had.
+        kept = [(k, v) for k, v in response.headers
+                if k not in http11.HOP_BY_HOP or (without_body and k == "content-length")]
         return response.start_line, kept, response_body
 
 

@@ -30,6 +30,16 @@ class Head:
         return default
 
     @property
+    def method(self) -> str:
+        """A request's method ("GET")."""
+        return self.start_line.split(" ", 1)[0]
+
+    @property
+    def status(self) -> int:
+        """A response's status code; raises ValueError on a malformed status line."""
+        return int(self.start_line.split(" ")[1])
+
+    @property
     def version(self) -> str:
         parts = self.start_line.split(" ")
         # "HTTP/1.1 200 OK" for a response, "GET / HTTP/1.1" for a request
@@ -73,15 +83,26 @@ async def read_body(reader: asyncio.StreamReader, head: Head, *, until_eof: bool
     return await reader.read() if until_eof else b""
 
 
-def reusable(response: Head) -> bool:
+def bodiless(method: str, status: int) -> bool:
+    """Responses that never have a body, whatever their headers say (RFC 9112, 6.3): the
+    answer to HEAD, 1xx, 204 and 304."""
+    return method == "HEAD" or 100 <= status < 200 or status in (204, 304)
+
+
+def reusable(response: Head, *, without_body: bool) -> bool:
     """Whether the connection can carry another request after this response: the server
-    did not ask to close it, and the body's end was framed rather than marked by EOF."""
-    framed = bool(response.get("content-length")) or \
+    did not ask to close it, and the body's end was known rather than marked by EOF."""
+    framed = without_body or bool(response.get("content-length")) or \
         "chunked" in response.get("transfer-encoding").lower()
     return framed and not response.wants_close()
 
 
-def encode(start_line: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
-    lines = [start_line, *(f"{name}: {value}" for name, value in headers),
-             f"content-length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+def encode(start_line: str, headers: list[tuple[str, str]], body: bytes, *,
+           send_body: bool = True) -> bytes:
+    """A message with ``content-length: len(body)`` unless ``headers`` have one already (the
+    answer to HEAD keeps the target's); without ``send_body`` the body itself is left out."""
+    lines = [start_line, *(f"{name}: {value}" for name, value in headers)]
+    if not any(name == "content-length" for name, _ in headers):
+        lines.append(f"content-length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body if send_body else head

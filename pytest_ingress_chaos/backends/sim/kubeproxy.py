@@ -58,8 +58,8 @@ class KubeProxy:
                           if not self.local_only or pod.node == self.node]
 
     def node_gone(self) -> None:
-        """The node went away: its NodePort refuses from now on, and the connections through
-        it (the ALB's keep-alive connections, pinned to pods anywhere) end."""
+        """The node went away: its NodePort refuses from now on, and the requests in flight
+        through it end (the ALB answers them 502)."""
         self.server.stop()
 
     async def close(self) -> None:

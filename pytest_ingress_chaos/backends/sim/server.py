@@ -93,7 +93,8 @@ class SimService:
                   f"kube-proxy on {len(self.proxies)} nodes now forwards to: {names}")
 
     def node_terminated(self, node: str) -> None:
-        """The node is gone: its NodePort stops answering (the ALB notices by health checks)."""
+        """The node is gone: its NodePort refuses and the requests in flight through it fail;
+        the ALB takes it out of rotation only once health checks fail."""
         for proxy in self.proxies:
             if proxy.node == node:
                 proxy.node_gone()

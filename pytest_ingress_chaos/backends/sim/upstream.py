@@ -93,6 +93,8 @@ class UpstreamPool:
         stack = self._idle.get(address, [])
         while stack:
             connection = stack.pop()
+            if not stack:
+                del self._idle[address]
             connection.stop_idle_timer()
             closed_at = connection.reader.closed_at
             if closed_at is not None and time.monotonic() - closed_at >= self.target_rtt:
@@ -112,6 +114,8 @@ class UpstreamPool:
         stack = self._idle.get(address, [])
         if connection in stack:
             stack.remove(connection)
+            if not stack:
+                del self._idle[address]
         connection.close()
 
     def discard(self, address: Address) -> None:
