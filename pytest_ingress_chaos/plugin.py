@@ -113,8 +113,6 @@ class IngressSession:
             backend.close()
 
 
-# Error windows per row of the summary table; every window is in the JSON report.
-SUMMARY_WINDOWS = 3
 SESSION_KEY = pytest.StashKey[IngressSession]()
 WINDOW_KEY = pytest.StashKey[WindowEntry]()
 
@@ -416,15 +414,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     rows = config.stash[SESSION_KEY].rows
     if not rows or getattr(config, "workerinput", None) is not None:
         return
-    write = terminalreporter.write_line
     terminalreporter.write_sep("=", "ingress-chaos summary")
-    write(f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7}  error windows (s)  test")
-    for row in sorted(rows, key=lambda r: r["test"]):
-        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
-        if len(row["windows"]) > SUMMARY_WINDOWS:
-            windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
-        errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
-                           if not k.startswith("2")) or ""
-        verdict = "ok" if row["passed"] else "FAILED"
-        write(f"{verdict:<8} {row['mode']:<9} {row['requests']:>8} {row['errors']:>7}  "
-              f"{windows:<17}  {row['test']}" + (f"  ({errors})" if errors else ""))
+    for line in terminal.summary_table(rows):
+        terminalreporter.write_line(line)

@@ -407,13 +407,14 @@ def test_alb_marker_on_a_test_without_an_ingress_fixture_is_an_error(
 # --- sample_service knobs ---------------------------------------------------------------------
 
 
-def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_scattered_502s(
+def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_502s(
         pytester: pytest.Pytester) -> None:
     """One client connection, 20 req/s (a request every 50 ms of wall time), one pod whose
     keep-alive timeout (0.96 test s at time scale 0.05: 48 ms) makes every reuse of the ALB's
-    connection race the app's close. The user sees the test fail on 502s spread over the whole
-    window, listed briefly: ten windows and a pointer to the JSON report, three in the summary
-    table. The same load against an app that keeps connections longer than the ALB passes."""
+    connection race the app's close: the test fails on 502s and nothing else. The same load
+    against an app that keeps connections longer than the ALB's idle timeout passes. (How
+    many reuses lose the race depends on the machine's latency; tests/test_report.py checks
+    how scattered errors are listed.)"""
     _write(pytester, """
         RACE = [pytest.mark.ingress_mode("ip"),
                 pytest.mark.ingress_load(rate=20, duration="100s", connections=1)]
@@ -434,14 +435,13 @@ def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_scattere
                                            "--ingress-time-scale", "0.05")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
+        "*_ test_mismatch[[]ip[]] _*",
         "*requests failed; ingress_slo allows max_errors=0*",
         "  Outcomes: 200 x*, 502 x*",
-        "    ... * more windows in the JSON report (scattered errors: see the outcomes above)",
     ])
     result.stdout.re_match_lines([  # the summary table, sorted by test name
         r"ok +ip +100 +0 +- +test_\w+\.py::test_matched\[ip\]$",
-        r"FAILED +ip +100 +\d+ +[\d.]+\.\.[\d.]+, [\d.]+\.\.[\d.]+, [\d.]+\.\.[\d.]+ "
-        r"\+\d+ more +test_\w+\.py::test_mismatch\[ip\]  \(502 x\d+\)$",
+        r"FAILED +ip +100 +\d+ .*test_\w+\.py::test_mismatch\[ip\]  \(502 x\d+\)$",
     ])
 
 

@@ -3,12 +3,15 @@ windows, chaos and cluster events on the same clock, requests per serving pod)."
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..timeline import LoadResult
 from ..units import format_seconds
 from .context import ReportContext
 
 MAX_TIMELINE_LINES = 60
 MAX_WINDOW_LINES = 10  # scattered errors (a keep-alive race) can make hundreds of windows
+SUMMARY_WINDOWS = 3  # error windows per row of the session's summary table
 
 
 def _ms(value: float) -> str:
@@ -70,3 +73,19 @@ def render(result: LoadResult, context: ReportContext) -> str:
         if len(rows) > len(shown):
             lines.append(f"  ... {len(rows) - len(shown)} more events in the JSON report")
     return "\n".join(lines)
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The session's summary table, one line per load window, sorted by test id. ``rows`` are
+    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, passed."""
+    lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7}  error windows (s)  test"]
+    for row in sorted(rows, key=lambda r: r["test"]):
+        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
+        if len(row["windows"]) > SUMMARY_WINDOWS:
+            windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
+        errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
+                           if not k.startswith("2"))
+        verdict = "ok" if row["passed"] else "FAILED"
+        lines.append(f"{verdict:<8} {row['mode']:<9} {row['requests']:>8} {row['errors']:>7}  "
+                     f"{windows:<17}  {row['test']}" + (f"  ({errors})" if errors else ""))
+    return lines

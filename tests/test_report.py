@@ -1,0 +1,67 @@
+"""The plain-text reports, from hand-made results (no I/O): scattered errors, as a keep-alive
+race makes them, are listed briefly, and the JSON report keeps every window."""
+
+from __future__ import annotations
+
+from pytest_ingress_chaos import outcomes
+from pytest_ingress_chaos.report import jsonreport, terminal
+from pytest_ingress_chaos.report.context import ReportContext
+from pytest_ingress_chaos.settings import SLOSpec
+from pytest_ingress_chaos.timeline import LoadResult, Timeline, summarize
+
+CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim",
+                        url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0)
+
+
+def scattered_errors(every: int) -> LoadResult:
+    """100 s at 10 req/s; one 502 every ``every`` requests, each its own error window."""
+    timeline = Timeline(time_scale=1.0)
+    timeline.load_start = 1000.0
+    for i in range(1000):
+        due = 1000.0 + i / 10
+        outcome = 502 if i % every == 0 else 200
+        pod = "kubia-a" if outcomes.is_success(outcome) else None
+        timeline.requests.add(due, due + 0.001, due + 0.002, outcome, pod)
+    timeline.load_end = 1100.0
+    return summarize(timeline, 10.0, SLOSpec())
+
+
+def row(result: LoadResult) -> dict[str, object]:
+    return {"test": CONTEXT.test, "mode": "ip", "requests": result.requests,
+            "errors": result.errors, "by_outcome": result.by_outcome,
+            "windows": [(w.start, w.end) for w in result.error_windows],
+            "passed": not result.violations}
+
+
+def test_forty_scattered_errors_list_ten_windows_and_point_to_the_json_report() -> None:
+    result = scattered_errors(every=25)
+    assert len(result.error_windows) == 40
+    lines = terminal.render(result, CONTEXT).splitlines()
+    listed = [line for line in lines if line.endswith("1 errors: 502 x1")]
+    assert len(listed) == terminal.MAX_WINDOW_LINES
+    assert "    ... 30 more windows in the JSON report (scattered errors: see the outcomes " \
+           "above)" in lines
+    assert "  Outcomes: 200 x960, 502 x40" in lines
+    assert len(jsonreport.to_json(result, CONTEXT)["result"]["error_windows"]) == 40
+
+
+def test_a_few_windows_are_all_listed() -> None:
+    result = scattered_errors(every=250)
+    lines = terminal.render(result, CONTEXT).splitlines()
+    assert len([line for line in lines if line.endswith("1 errors: 502 x1")]) == 4
+    assert not any("more windows" in line for line in lines)
+
+
+def test_summary_rows_show_three_windows_and_count_the_rest() -> None:
+    header, line = terminal.summary_table([row(scattered_errors(every=25))])
+    assert header.split() == ["verdict", "mode", "requests", "errors", "error", "windows",
+                              "(s)", "test"]
+    assert line == ("FAILED   ip            1000      40  0..0, 2.5..2.5, 5..5 +37 more  "
+                    "test_x.py::test_race[ip]  (502 x40)")
+
+
+def test_summary_rows_without_errors() -> None:
+    clean = row(scattered_errors(every=10_000))  # only request 0 fails
+    clean.update(errors=0, by_outcome={"200": 1000}, windows=[], passed=True)
+    assert terminal.summary_table([clean])[1] == (
+        "ok       ip            1000       0  -                  test_x.py::test_race[ip]")
