@@ -42,10 +42,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_ingress_chaos import sampleapp
-from pytest_ingress_chaos.load import LoadGenerator
-from pytest_ingress_chaos.settings import LoadSpec
-from pytest_ingress_chaos.timeline import Timeline, summarize
+from pytest_ingress_chaos.backends.sim import sampleapp
+from pytest_ingress_chaos.load.generator import LoadGenerator
+from pytest_ingress_chaos.result import summarize
+from pytest_ingress_chaos.specs import LoadSpec
+from pytest_ingress_chaos.timeline import Timeline
 
 HOST = "127.0.0.1"  # loopback only: nothing here may send a request off the machine
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "load_generator.json"

@@ -1,21 +1,77 @@
 """pytest-ingress-chaos: does your ingress keep serving, with zero errors, while pods die?
 
-The public API is what tests touch: the result of ``ingress_load.run()`` and the settings
-objects. Everything else is reached through the markers and fixtures registered by the plugin.
+The public API is what tests annotate with: the fixtures' types (:class:`IngressLoad`,
+:class:`Chaos`, :class:`Service`, :class:`PodInfo`), the result (:class:`LoadResult` with its
+:class:`ErrorWindow` and :class:`Event` items) and the exceptions. Everything else is reached
+through the markers and fixtures the plugin registers, and may change.
+
+The names are imported on first use, so that the processes the plugin starts (the simulator,
+the load workers) import only what they run.
 """
 
 from __future__ import annotations
 
-from .settings import KillPods, LoadSpec, ServiceSpec, SettingsError, SLOSpec
-from .timeline import ErrorWindow, Event, LoadResult
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+if TYPE_CHECKING:
+    from .backends.base import PodInfo, Service
+    from .chaos import Chaos
+    from .errors import (
+        BackendError,
+        BackendTimeout,
+        ChaosError,
+        IngressChaosError,
+        IngressSLOViolation,
+        IngressVerdictVoid,
+        LoadGeneratorError,
+        SettingsError,
+    )
+    from .loadwindow import IngressLoad
+    from .result import ErrorWindow, Event, LoadResult
+
+_EXPORTS = {
+    "IngressLoad": "loadwindow",
+    "Chaos": "chaos",
+    "Service": "backends.base",
+    "PodInfo": "backends.base",
+    "LoadResult": "result",
+    "ErrorWindow": "result",
+    "Event": "result",
+    "IngressChaosError": "errors",
+    "SettingsError": "errors",
+    "ChaosError": "errors",
+    "LoadGeneratorError": "errors",
+    "BackendError": "errors",
+    "BackendTimeout": "errors",
+    "IngressSLOViolation": "errors",
+    "IngressVerdictVoid": "errors",
+}
 
 __all__ = [
+    "BackendError",
+    "BackendTimeout",
+    "Chaos",
+    "ChaosError",
     "ErrorWindow",
     "Event",
-    "KillPods",
+    "IngressChaosError",
+    "IngressLoad",
+    "IngressSLOViolation",
+    "IngressVerdictVoid",
+    "LoadGeneratorError",
     "LoadResult",
-    "LoadSpec",
-    "SLOSpec",
-    "ServiceSpec",
+    "PodInfo",
+    "Service",
     "SettingsError",
+    "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -1,125 +1,159 @@
-"""Chaos actions and their schedule.
+"""Chaos actions and their schedule, on any backend.
 
-Victims are chosen with a seeded RNG from the pods the plugin itself created, in the order the
-backend lists them, so a run replays with the same ``--ingress-seed``. Every action is recorded
-on the test's timeline before it is carried out.
+:class:`Chaos` is what the ``ingress_chaos`` fixture returns and what the markers' schedule
+runs. Its methods take exactly what the chaos markers take and validate it through the same
+specs, with the same messages. Victims are chosen with a seeded RNG from the pods the plugin
+itself created, in the order the backend lists them, so a run replays with the same
+``--ingress-seed``; the marker schedule and the imperative fixture each have their own RNG, so
+a test that uses both replays too, whichever thread acts first. Every action is recorded on the
+test's timeline before it is carried out.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from .backends.base import Service
-from .settings import ChaosSpec, KillPods, RolloutRestart, ScaleDeployment
+from .backends.base import Capability, Service
+from .errors import ChaosError, SettingsError
+from .specs import ChaosSpec, DrainNode, FieldError, KillPods, RolloutRestart, ScaleDeployment
 from .timeline import Timeline
 from .units import format_seconds
 
-
-class ChaosError(RuntimeError):
-    """A chaos action could not be carried out (e.g. fewer pods than asked for)."""
+# How long (test seconds) a chaos action that waits (rollout, drain) may take before the backend
+# gives up and says what it saw: grace periods, readiness gates and health checks add up.
+WAIT_DEADLINE = 900.0
 
 
 class Chaos:
     """Imperative chaos on one provisioned service: what ``ingress_chaos`` exposes."""
 
     def __init__(self, service: Service, timeline: Timeline, rng: random.Random,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 capabilities: frozenset[Capability] = frozenset(Capability)) -> None:
         self.service = service
         self.timeline = timeline
         self.rng = rng
-        self._clock = clock
+        self.capabilities = capabilities
 
     def _record(self, kind: str, subject: str, message: str) -> None:
-        self.timeline.record(self._clock(), "chaos", kind, subject, message)
+        self.timeline.record(self.timeline.clock.now(), "chaos", kind, subject, message)
 
-    def kill_pods(self, count: int = 1, *, grace_period: float | None = None,
+    @staticmethod
+    def _spec(method: str, build: type[ChaosSpec], **values: object) -> ChaosSpec:
+        try:
+            return build(**values)  # type: ignore[arg-type]
+        except FieldError as exc:
+            raise SettingsError(f"ingress_chaos.{method}: {exc}") from None
+
+    def kill_pods(self, count: int = 1, *, grace_period: float | str | None = None,
                   force: bool = False, signal: str | None = None) -> list[str]:
         """Delete ``count`` running pods, chosen at random (seeded); returns their names.
 
         With ``signal`` ("SIGTERM", "SIGKILL", ...) the pods are not deleted: their container
         process gets the signal and the kubelet restarts it in the same pod.
         """
-        if signal is not None and (force or grace_period is not None):
-            raise ChaosError("kill_pods: signal= kills the container only; it does not go "
-                             "with force= or grace_period=, which are about deleting the pod")
-        running = [pod for pod in self.service.pods() if pod.phase == "Running"]
-        if count > len(running):
-            raise ChaosError(f"kill_pods count={count}, but only {len(running)} pods are "
+        spec = self._spec("kill_pods", KillPods, count=count, grace_period=grace_period,
+                          force=force, signal=signal)
+        assert isinstance(spec, KillPods)
+        return self._kill_pods(spec)
+
+    def _kill_pods(self, spec: KillPods) -> list[str]:
+        if spec.signal is not None and Capability.CONTAINER_KILL not in self.capabilities:
+            raise ChaosError("kill_pods(signal=...) kills a container only, which this backend "
+                             "cannot do; delete the pod instead (no signal=)")
+        running = [pod for pod in self.service.pods() if pod.running]
+        if spec.count > len(running):
+            raise ChaosError(f"kill_pods count={spec.count}, but only {len(running)} pods are "
                              f"running: {', '.join(pod.name for pod in running) or 'none'}")
-        victims = self.rng.sample(running, count)
+        victims = self.rng.sample(running, spec.count)
         for pod in victims:
-            if signal is not None:
-                self._record("kill_pods", pod.name, f"kill_pods: {signal} to the container of "
-                             f"pod {pod.name} on {pod.node} (the pod stays)")
-                self.service.kill_container(pod.name, signal)
+            if spec.signal is not None:
+                self._record("kill_pods", pod.name, f"kill_pods: {spec.signal} to the container "
+                             f"of pod {pod.name} on {pod.node} (the pod stays)")
+                self.service.kill_container(pod.name, spec.signal)
                 continue
-            if force:
+            if spec.force:
                 how = "force, grace 0s"
-            elif grace_period is not None:
-                how = f"grace {format_seconds(grace_period)}"
+            elif spec.grace_period is not None:
+                how = f"grace {format_seconds(spec.grace_period)}"
             else:
                 how = "the pod's grace period"
             self._record("kill_pods", pod.name,
                          f"kill_pods: deleting pod {pod.name} on {pod.node} ({how})")
-            self.service.delete_pod(pod.name, grace_period=grace_period, force=force)
+            self.service.delete_pod(pod.name, grace_period=spec.grace_period, force=spec.force)
         return [pod.name for pod in victims]
 
     def rollout_restart(self, *, max_surge: int | str = "25%",
                         max_unavailable: int | str = "25%", wait: bool = False) -> None:
         """``kubectl rollout restart``; with ``wait``, return once every pod is replaced."""
-        self._record("rollout_restart", "kubia", f"rollout_restart (maxSurge {max_surge}, "
-                     f"maxUnavailable {max_unavailable})")
-        self.service.rollout_restart(max_surge, max_unavailable, wait)
+        spec = self._spec("rollout_restart", RolloutRestart, max_surge=max_surge,
+                          max_unavailable=max_unavailable)
+        assert isinstance(spec, RolloutRestart)
+        self._rollout_restart(spec, wait)
+
+    def _rollout_restart(self, spec: RolloutRestart, wait: bool) -> None:
+        name = self.service.identity.deployment
+        self._record("rollout_restart", name, f"rollout_restart of {name} (maxSurge "
+                     f"{spec.max_surge}, maxUnavailable {spec.max_unavailable})")
+        self.service.rollout_restart(spec.max_surge, spec.max_unavailable, wait=wait,
+                                     timeout=self.timeline.clock.wall(WAIT_DEADLINE))
 
     def scale_deployment(self, replicas: int) -> None:
         """``kubectl scale --replicas``."""
-        self._record("scale_deployment", "kubia", f"scale_deployment to {replicas} replicas")
-        self.service.scale(replicas)
+        spec = self._spec("scale_deployment", ScaleDeployment, replicas=replicas)
+        assert isinstance(spec, ScaleDeployment)
+        self._scale(spec)
+
+    def _scale(self, spec: ScaleDeployment) -> None:
+        name = self.service.identity.deployment
+        self._record("scale_deployment", name,
+                     f"scale_deployment {name} to {spec.replicas} replicas")
+        self.service.scale(spec.replicas)
 
     def drain_node(self, count: int = 1, *, wait: bool = False) -> list[str]:
         """Drain ``count`` nodes that run pods (seeded choice) and terminate them; returns
         their names. With ``wait``, return once they are gone."""
-        pods = [pod for pod in self.service.pods() if pod.phase == "Running"]
+        spec = self._spec("drain_node", DrainNode, count=count)
+        assert isinstance(spec, DrainNode)
+        return self._drain_node(spec, wait)
+
+    def _drain_node(self, spec: DrainNode, wait: bool) -> list[str]:
+        pods = [pod for pod in self.service.pods() if pod.running]
         nodes = sorted({pod.node for pod in pods})
-        if count > len(nodes):
-            raise ChaosError(f"drain_node count={count}, but only {len(nodes)} nodes run "
+        if spec.count > len(nodes):
+            raise ChaosError(f"drain_node count={spec.count}, but only {len(nodes)} nodes run "
                              f"pods: {', '.join(nodes) or 'none'}")
-        victims = self.rng.sample(nodes, count)
+        victims = self.rng.sample(nodes, spec.count)
         for node in victims:
             self._record("drain_node", node, f"drain_node: draining {node} (cordon, evict "
                          f"{sum(pod.node == node for pod in pods)} pods, terminate)")
-            self.service.drain_node(node, wait)
+            self.service.drain_node(node, wait=wait,
+                                    timeout=self.timeline.clock.wall(WAIT_DEADLINE))
         return victims
 
     def run(self, action: ChaosSpec) -> None:
-        """Carry out a marker's action."""
+        """Carry out a marker's action (validated already, when its spec was built)."""
         if isinstance(action, KillPods):
-            self.kill_pods(action.count, grace_period=action.grace_period, force=action.force,
-                           signal=action.signal)
+            self._kill_pods(action)
         elif isinstance(action, RolloutRestart):
-            self.rollout_restart(max_surge=action.max_surge,
-                                 max_unavailable=action.max_unavailable)
+            self._rollout_restart(action, wait=False)
         elif isinstance(action, ScaleDeployment):
-            self.scale_deployment(action.replicas)
+            self._scale(action)
         else:
-            self.drain_node(action.count)
+            self._drain_node(action, wait=False)
 
 
 class ChaosSchedule:
     """Fires marker-scheduled actions at their offsets from load start, in a thread.
 
-    ``at`` offsets are test seconds; ``time_scale`` turns them into wall seconds.
+    ``at`` offsets are test seconds; the timeline's clock turns them into wall seconds.
     """
 
-    def __init__(self, chaos: Chaos, actions: Sequence[ChaosSpec], time_scale: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, chaos: Chaos, actions: Sequence[ChaosSpec]) -> None:
         self.chaos = chaos
+        self.clock = chaos.timeline.clock
         self.actions = sorted(actions, key=lambda action: action.at)
-        self.time_scale = time_scale
-        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -134,7 +168,7 @@ class ChaosSchedule:
     def _fire_all(self, load_start: float) -> None:
         try:
             for action in self.actions:
-                delay = load_start + action.at * self.time_scale - self._clock()
+                delay = load_start + self.clock.wall(action.at) - self.clock.now()
                 if self._stop.wait(max(0.0, delay)):
                     return
                 self.chaos.run(action)

@@ -1,7 +1,8 @@
 """pytest glue: options, markers, fixtures, report hooks and xdist wiring.
 
 Everything that measures, simulates or decides lives in the pytest-free core; this module reads
-the user's markers and options, builds core objects from them, and reports what they found.
+the user's markers and options, builds core objects from them, and reports what they found. It
+names no concrete backend: the registry (``backends/__init__.py``) does.
 """
 
 from __future__ import annotations
@@ -9,103 +10,89 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from .backends.base import Backend, Service
-from .backends.sim.client import SimBackend, SimulatorError
-from .chaos import Chaos, ChaosError, ChaosSchedule
-from .load import LoadGeneratorError
+from .backends import REGISTRY, BackendConfig
+from .backends.base import Backend, Capability, ProvisionRequest, Service
+from .chaos import Chaos, ChaosSchedule
+from .clock import TestClock
+from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, SettingsError
+from .loadwindow import IngressLoad
+from .markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
+from .options import OptionDef, SessionSettings, options, resolve_session
 from .report import jsonreport, terminal
 from .report.context import ReportContext
-from .settings import (
-    CHAOS_MARKERS,
-    OPTIONS,
-    AlbSpec,
-    ChaosSpec,
-    KillPods,
-    LoadSpec,
-    RolloutRestart,
-    ServiceSpec,
-    SessionSettings,
-    SettingsError,
-    SLOSpec,
-    modes_from_marker,
-    resolve_session,
-    spec_from_marker,
-)
-from .timeline import LoadResult, Timeline
+from .result import LoadResult
+from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
+from .timeline import Timeline
 from .units import format_seconds
-from .window import IngressLoad, IngressSLOViolation
 
-MARKERS = {
-    "ingress_mode": "ingress_mode(*modes): target type(s), 'ip' and/or 'instance'; several "
-                    "modes make one test per mode.",
-    "ingress_load": "ingress_load(rate=60, duration='20s', connections=100, timeout='2s', "
-                    "keepalive=True, path='/', url=None): the constant-rate load window.",
-    "ingress_slo": "ingress_slo(max_errors=0, max_error_rate=None, p99=None, ignore=()): the "
-                   "verdict; None switches a check off.",
-    "sample_service": "sample_service(replicas=3, nodes=3, prestop_sleep='0s', "
-                      "grace_period='30s', on_sigterm='exit', readiness_delay='0s', "
-                      "readiness_gate=False, external_traffic_policy='Cluster', "
-                      "keepalive_timeout=None): how the sample app is deployed.",
-    "kill_pods": "kill_pods(at='0s', count=1, grace_period=None, force=False, signal=None): "
-                 "delete pods (or, with signal, kill their container) at an offset from load "
-                 "start.",
-    "rollout_restart": "rollout_restart(at='0s', max_surge='25%', max_unavailable='25%'): "
-                       "kubectl rollout restart at an offset from load start.",
-    "scale_deployment": "scale_deployment(at='0s', replicas=1): scale the sample Deployment.",
-    "drain_node": "drain_node(at='0s', count=1): cordon nodes running pods, evict the pods, "
-                  "terminate the nodes.",
-    "alb": "alb(deregistration_delay='300s', healthcheck_interval='15s', "
-           "healthcheck_timeout='5s', healthy_threshold=2, unhealthy_threshold=2, "
-           "registration_lag='10s', deregistration_lag='10s', lag_jitter='2s', "
-           "idle_timeout='60s', algorithm='round_robin'): the simulated ALB and controller.",
-}
-_LOAD_MARKERS = {"ingress_load", "ingress_slo", *CHAOS_MARKERS}
+# How long (wall seconds) provisioning may take before the backend says what it saw.
+PROVISION_TIMEOUT = 300.0
+
+_LOAD_MARKERS = {"ingress_load", "ingress_slo", *CHAOS_SPECS}
 _PROVISIONING_FIXTURES = {"ingress_service", "ingress_load", "ingress_chaos"}
+
+
+def _backend_markers() -> list[MarkerDef]:
+    """The markers of every registered backend, whichever one this run uses."""
+    return [MarkerDef(name, spec, doc) for entry in REGISTRY.values()
+            for name, (spec, doc) in entry.marker_specs().items()]
 
 
 @dataclass
 class TestPlan:
     """Everything one test's markers and the session's options say, validated."""
 
+    __test__ = False
+
     nodeid: str
     load: LoadSpec
     slo: SLOSpec
     service: ServiceSpec
     alb: AlbSpec
+    extras: Mapping[str, Spec]
     chaos: list[ChaosSpec]
     seed: int
     timeline: Timeline
-    rng: random.Random
 
 
 @dataclass
 class WindowEntry:
     window: IngressLoad
     context: ReportContext
+    published: bool = False
 
 
+@dataclass
 class IngressSession:
     """Session state, kept in ``config.stash``: settings, run id, seed, the backend (started
     on first use) and the summary rows of every ingress test."""
 
-    def __init__(self, settings: SessionSettings, run_id: str, seed: int, worker: str) -> None:
-        self.settings = settings
-        self.run_id = run_id
-        self.seed = seed
-        self.worker = worker
-        self.rows: list[dict[str, Any]] = []
-        self._backend: Backend | None = None
+    settings: SessionSettings
+    run_id: str
+    seed: int
+    worker: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    extra_markers: list[MarkerDef] = field(default_factory=list)
+    _backend: Backend | None = None
+
+    @property
+    def clock(self) -> TestClock:
+        return TestClock(self.settings.time_scale)
 
     def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = SimBackend(time_scale=self.settings.time_scale)
+            config = BackendConfig(run_id=self.run_id, worker=self.worker, clock=self.clock)
+            self._backend = REGISTRY[self.settings.backend].create(config)
         return self._backend
+
+    def capabilities(self) -> frozenset[Capability]:
+        return self.backend().capabilities
 
     def close(self) -> None:
         backend, self._backend = self._backend, None
@@ -115,14 +102,19 @@ class IngressSession:
 
 SESSION_KEY = pytest.StashKey[IngressSession]()
 WINDOW_KEY = pytest.StashKey[WindowEntry]()
+OPTIONS_KEY = pytest.StashKey[tuple[OptionDef, ...]]()
 
 
 # --- options and configuration --------------------------------------------------------------
 
 
+def _options() -> tuple[OptionDef, ...]:
+    return options(tuple(REGISTRY))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ingress-chaos", "ingress availability under chaos")
-    for option in OPTIONS:
+    for option in _options():
         group.addoption(option.cli, dest=f"ingress_{option.name}", default=None,
                         metavar=option.metavar,
                         help=f"{option.help}. Also ini {option.ini}, env {option.env}.")
@@ -130,12 +122,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name.split('(')[0]}: {text}")
-    cli = {option.name: config.getoption(f"ingress_{option.name}") for option in OPTIONS}
-    ini = {option.name: config.getini(option.ini) for option in OPTIONS}
+    extra = _backend_markers()
+    for line in marker_help(extra):
+        config.addinivalue_line("markers", line)
+    definitions = _options()
+    cli = {option.name: config.getoption(f"ingress_{option.name}") for option in definitions}
+    ini = {option.name: config.getini(option.ini) for option in definitions}
     try:
-        settings = resolve_session(cli, ini, os.environ)
+        settings = resolve_session(definitions, cli, ini, os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
@@ -147,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(
             1_000_000)
         worker = "main"
-    session = IngressSession(settings, run_id, seed, worker)
+    session = IngressSession(settings, run_id, seed, worker, extra_markers=extra)
     config.stash[SESSION_KEY] = session
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "ingress-chaos-xdist")
@@ -207,9 +201,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Ingress markers on a test that uses none of the fixtures would silently do nothing."""
     fixtures = set(getattr(item, "fixturenames", ()))
+    provisioning = {"sample_service", "alb",
+                    *(m.name for m in item.config.stash[SESSION_KEY].extra_markers)}
     for marker in item.iter_markers():
         needs = ({"ingress_load"} if marker.name in _LOAD_MARKERS
-                 else _PROVISIONING_FIXTURES if marker.name in ("sample_service", "alb")
+                 else _PROVISIONING_FIXTURES if marker.name in provisioning
                  else {*_PROVISIONING_FIXTURES, "ingress_mode"} if marker.name == "ingress_mode"
                  else None)
         if needs is not None and not fixtures & needs:
@@ -217,7 +213,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                         f"none of the fixtures {', '.join(sorted(needs))}", pytrace=False)
 
 
-def _marker_spec(item: pytest.Item, name: str, base: Any) -> Any:
+def _marker_spec(item: pytest.Item, name: str, base: Spec) -> Any:
     marker = item.get_closest_marker(name)
     if marker is None:
         return base
@@ -228,42 +224,45 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
     load = _marker_spec(item, "ingress_load", session.settings.load_defaults())
     chaos: list[ChaosSpec] = [
         spec_from_marker(spec_type, name, marker.args, marker.kwargs, item.name)
-        for name, spec_type in CHAOS_MARKERS.items() for marker in item.iter_markers(name)
+        for name, spec_type in CHAOS_SPECS.items() for marker in item.iter_markers(name)
     ]
     for action in chaos:
-        if isinstance(action, KillPods) and action.signal and (
-                action.force or action.grace_period is not None):
-            raise SettingsError(
-                f"marker kill_pods on {item.name}: signal={action.signal!r} kills the container "
-                "only and does not go with force= or grace_period=, which delete the pod")
-        if isinstance(action, RolloutRestart) and action.max_surge == 0 == \
-                action.max_unavailable:
-            raise SettingsError(
-                f"marker rollout_restart on {item.name}: max_surge=0 and max_unavailable=0: "
-                "the rollout could never make progress; allow one of them")
         if action.at >= load.duration:
             raise SettingsError(
                 f"marker {action.kind} on {item.name}: at={format_seconds(action.at)} is not "
                 f"inside the load window (duration={format_seconds(load.duration)})")
+    extras = {marker.name: _marker_spec(item, marker.name, marker.spec())
+              for marker in session.extra_markers}
     if load.url is not None:
-        for name in (*CHAOS_MARKERS, "sample_service", "alb", "ingress_mode"):
+        for name in (*CHAOS_SPECS, "sample_service", "alb", "ingress_mode", *extras):
             if item.get_closest_marker(name) is not None:
                 raise SettingsError(
                     f"marker {name} on {item.name} needs a provisioned service, but the load "
                     f"goes to the explicit url={load.url!r} (from the ingress_load marker or "
                     f"--ingress-url); remove one of the two")
+    elif any(isinstance(a, KillPods) and a.signal for a in chaos) and \
+            Capability.CONTAINER_KILL not in session.capabilities():
+        raise SettingsError(
+            f"marker kill_pods on {item.name}: signal= kills a container only, which backend "
+            f"{session.settings.backend} cannot do; delete the pod instead (no signal=)")
     return TestPlan(
         nodeid=item.nodeid,
         load=load,
         slo=_marker_spec(item, "ingress_slo", SLOSpec()),
         service=_marker_spec(item, "sample_service", ServiceSpec()),
         alb=_marker_spec(item, "alb", AlbSpec()),
+        extras=extras,
         chaos=chaos,
         seed=session.seed,
-        timeline=Timeline(time_scale=session.settings.time_scale),
-        # Victims depend on the seed and the test only, not on which xdist worker runs it.
-        rng=random.Random(f"{session.seed}:{item.nodeid}"),
+        timeline=Timeline(session.clock),
     )
+
+
+def _rng(plan: TestPlan, user: str) -> random.Random:
+    """Victims depend on the seed, the test and who chooses (the marker schedule or the
+    ingress_chaos fixture), not on which xdist worker runs the test or which thread acts
+    first."""
+    return random.Random(f"{plan.seed}:{plan.nodeid}:{user}")
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -311,8 +310,10 @@ def ingress_service(ingress_backend: Backend, ingress_mode: str,
     if plan.load.url is not None:
         pytest.fail(f"ingress_service provisions a service, but the load of {plan.nodeid} goes "
                     f"to the explicit url={plan.load.url!r}", pytrace=False)
-    service = ingress_backend.provision(plan.service, plan.alb, ingress_mode, plan.timeline,
-                                        plan.seed)
+    service = ingress_backend.provision(ProvisionRequest(
+        test=plan.nodeid, mode=ingress_mode, service=plan.service, alb=plan.alb,
+        extras=plan.extras, seed=plan.seed, events=plan.timeline.record,
+        timeout=PROVISION_TIMEOUT))
     try:
         yield service
     finally:
@@ -320,9 +321,11 @@ def ingress_service(ingress_backend: Backend, ingress_mode: str,
 
 
 @pytest.fixture
-def ingress_chaos(ingress_service: Service, _ingress_plan: TestPlan) -> Chaos:
+def ingress_chaos(ingress_service: Service, ingress_backend: Backend,
+                  _ingress_plan: TestPlan) -> Chaos:
     """Imperative chaos on this test's service, recorded on the same timeline as the load."""
-    return Chaos(ingress_service, _ingress_plan.timeline, _ingress_plan.rng)
+    return Chaos(ingress_service, _ingress_plan.timeline, _rng(_ingress_plan, "ingress_chaos"),
+                 ingress_backend.capabilities)
 
 
 @pytest.fixture
@@ -342,8 +345,8 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
         service: Service = request.getfixturevalue("ingress_service")
         url, mode, backend = service.url + plan.load.path, service.mode, session.settings.backend
         if plan.chaos:
-            chaos = Chaos(service, plan.timeline, plan.rng)
-            schedule = ChaosSchedule(chaos, plan.chaos, plan.timeline.time_scale)
+            chaos = Chaos(service, plan.timeline, _rng(plan, "markers"), session.capabilities())
+            schedule = ChaosSchedule(chaos, plan.chaos)
     context = ReportContext(test=plan.nodeid, mode=mode, backend=backend, url=url,
                             seed=plan.seed, connections=plan.load.connections,
                             timeout=plan.load.timeout)
@@ -359,16 +362,20 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
 # --- verdict and reports -------------------------------------------------------------------
 
 
+def _fail(error: BaseException) -> BaseException:
+    """A verdict or a failure of the plugin's machinery as a plain test failure: the message
+    says what happened, with no traceback through the plugin."""
+    if isinstance(error, (IngressSLOViolation, IngressVerdictVoid)):
+        return pytest.fail.Exception(str(error), pytrace=False)
+    return pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         outcome = yield
-    except IngressSLOViolation as violation:
-        _publish(item, violation.result)
-        raise pytest.fail.Exception(str(violation), pytrace=False) from None
-    except (ChaosError, LoadGeneratorError, SimulatorError) as error:
-        # The plugin's own machinery failed: say what, without a traceback through it.
-        raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
+    except (IngressSLOViolation, IngressVerdictVoid, IngressChaosError) as error:
+        raise _fail(error) from None
     entry = item.stash.get(WINDOW_KEY, None)
     if entry is None:
         return outcome
@@ -379,17 +386,30 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if not window.finished:  # started but not finished: the test body ended inside the window
         try:
             window.run()
-        except IngressSLOViolation as violation:
-            _publish(item, violation.result)
-            raise pytest.fail.Exception(str(violation), pytrace=False) from None
-    assert window.result is not None
-    _publish(item, window.result)
+        except (IngressSLOViolation, IngressVerdictVoid, IngressChaosError) as error:
+            raise _fail(error) from None
     return outcome
 
 
-def _publish(item: pytest.Item, result: LoadResult) -> None:
-    """Report one finished window: report section, JUnit properties, JSON, summary row."""
-    entry = item.stash[WINDOW_KEY]
+# tryfirst: the outermost wrapper, so the report it sees has been through pytest's xfail handling.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Publish a finished window's result, whatever the test did after ``run()``: its own
+    assertion may fail the test, and the figures still belong in every report."""
+    entry = item.stash.get(WINDOW_KEY, None)
+    result = entry.window.result if entry is not None else None
+    if entry is None or result is None or entry.published or call.when != "call":
+        return (yield)
+    entry.published = True
+    _publish_before_report(item, entry, result)
+    report = yield
+    _summary_row(item, entry, result, report)
+    return report
+
+
+def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> None:
+    """What goes into the test's report: section, JUnit properties, the JSON report."""
     session = item.config.stash[SESSION_KEY]
     if not result.violations:  # a failure's message is the report already
         item.add_report_section("call", "ingress", terminal.render(result, entry.context))
@@ -402,11 +422,19 @@ def _publish(item: pytest.Item, result: LoadResult) -> None:
         path = jsonreport.write(session.settings.report_dir,
                                 jsonreport.to_json(result, entry.context))
         item.user_properties.append(("ingress_report", str(path)))
-    session.rows.append({
+
+
+def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
+                 report: pytest.TestReport) -> None:
+    if hasattr(report, "wasxfail"):
+        verdict = "xfail" if report.skipped else "XPASS"
+    else:
+        verdict = "ok" if report.passed else "FAILED"
+    item.config.stash[SESSION_KEY].rows.append({
         "test": item.nodeid, "mode": entry.context.mode, "requests": result.requests,
         "errors": result.errors, "by_outcome": result.by_outcome,
         "windows": [(round(w.start, 2), round(w.end, 2)) for w in result.error_windows],
-        "passed": not result.violations,
+        "verdict": verdict,
     })
 
 

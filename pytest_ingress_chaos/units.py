@@ -1,8 +1,17 @@
-"""Parsing of the value forms users write in markers, options and ini files."""
+"""The value forms users write in markers, options and ini files: parse and format.
+
+Every parser takes what a user typed (a string from the command line or an ini file, or a Python
+value from a marker) and returns the normalised value, or raises ``ValueError`` saying what is
+accepted. Callers add where the value came from.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
+
+Parser = Callable[[Any], Any]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -33,3 +42,116 @@ def format_seconds(seconds: float) -> str:
     if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+# --- parsers: each raises ValueError saying what is accepted ---------------------------------
+
+
+def _number(value: object, *, minimum: float = 0.0, strict: bool = True) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    if number < minimum or (strict and number == minimum):
+        bound = ">" if strict else ">="
+        raise ValueError(f"expected a number {bound} {minimum:g}, got {value!r}")
+    return number
+
+
+def positive_number(value: object) -> float:
+    return _number(value)
+
+
+def fraction(value: object) -> float:
+    number = _number(value, strict=False)
+    if number > 1:
+        raise ValueError(f"expected a fraction between 0 and 1, got {value!r}")
+    return number
+
+
+def _integer(value: object, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    else:
+        raise ValueError(f"expected a whole number >= {minimum}, got {value!r}")
+    if number < minimum:
+        raise ValueError(f"expected a whole number >= {minimum}, got {value!r}")
+    return number
+
+
+def count_at_least_one(value: object) -> int:
+    return _integer(value, 1)
+
+
+def count_at_least_zero(value: object) -> int:
+    return _integer(value, 0)
+
+
+def count_or_percent(value: object) -> int | str:
+    """maxSurge / maxUnavailable: a whole number of pods or a percentage such as "25%"."""
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        return value
+    try:
+        return _integer(value, 0)
+    except ValueError:
+        raise ValueError(f"expected a whole number >= 0 or a percentage like '25%', "
+                         f"got {value!r}") from None
+
+
+def boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def duration(value: object) -> float:
+    return parse_duration(value)
+
+
+def positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds == 0:
+        raise ValueError(f"expected a duration > 0 ({DURATION_FORMS}), got {value!r}")
+    return seconds
+
+
+def choice(*accepted: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value not in accepted:
+            raise ValueError(f"expected one of {', '.join(map(repr, accepted))}, got {value!r}")
+        return str(value)
+
+    return parse
+
+
+def http_url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def url_path(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"expected a path starting with '/', got {value!r}")
+    return value
+
+
+def optional(parse: Parser) -> Parser:
+    """``None`` switches the setting off; anything else goes through ``parse``."""
+
+    def parse_or_none(value: object) -> Any:
+        return None if value is None else parse(value)
+
+    return parse_or_none

@@ -87,7 +87,8 @@ for case in (test_rollout_without_readiness_gates, test_rollout_with_readiness_g
 
 @ERRORS_EXPECTED
 @pytest.mark.ingress_mode("instance")
-@pytest.mark.sample_service(nodes=4, external_traffic_policy="Local")
+@pytest.mark.sim(nodes=4)
+@pytest.mark.sample_service(external_traffic_policy="Local")
 @pytest.mark.kill_pods(at="3s")
 @pytest.mark.ingress_load(duration="40s")
 def test_local_traffic_policy_last_pod_on_node(ingress_load):
@@ -97,7 +98,8 @@ def test_local_traffic_policy_last_pod_on_node(ingress_load):
 
 
 @pytest.mark.ingress_mode("instance")
-@pytest.mark.sample_service(nodes=4, external_traffic_policy="Cluster")
+@pytest.mark.sim(nodes=4)
+@pytest.mark.sample_service(external_traffic_policy="Cluster")
 @pytest.mark.kill_pods(at="3s")
 @pytest.mark.ingress_load(duration="40s")
 def test_cluster_traffic_policy_same_kill(ingress_load):
@@ -108,7 +110,8 @@ def test_cluster_traffic_policy_same_kill(ingress_load):
 
 @ERRORS_EXPECTED
 @pytest.mark.ingress_mode("instance")
-@pytest.mark.sample_service(nodes=4, prestop_sleep="5s")
+@pytest.mark.sim(nodes=4)
+@pytest.mark.sample_service(prestop_sleep="5s")
 @pytest.mark.drain_node(at="3s")
 @pytest.mark.ingress_load(duration="50s")
 def test_1112_node_termination_in_instance_mode(ingress_load):

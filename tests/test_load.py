@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_ingress_chaos.load import LoadGenerator, LoadGeneratorError, Schedule
-from pytest_ingress_chaos.records import RequestLog
-from pytest_ingress_chaos.settings import LoadSpec
-from pytest_ingress_chaos.timeline import Timeline, summarize
+from pytest_ingress_chaos.errors import LoadGeneratorError
+from pytest_ingress_chaos.load.generator import LoadGenerator
+from pytest_ingress_chaos.load.records import RequestLog
+from pytest_ingress_chaos.load.schedule import Schedule
+from pytest_ingress_chaos.result import summarize
+from pytest_ingress_chaos.specs import LoadSpec
+from pytest_ingress_chaos.timeline import Timeline
 
 from .localservers import answer_ok, closed_port, never_answer, reset_after_request, serve
 

@@ -4,10 +4,13 @@ race makes them, are listed briefly, and the JSON report keeps every window."""
 from __future__ import annotations
 
 from pytest_ingress_chaos import outcomes
+from pytest_ingress_chaos.clock import TestClock
 from pytest_ingress_chaos.report import jsonreport, terminal
 from pytest_ingress_chaos.report.context import ReportContext
-from pytest_ingress_chaos.settings import SLOSpec
-from pytest_ingress_chaos.timeline import LoadResult, Timeline, summarize
+from pytest_ingress_chaos.result import LoadResult, summarize
+from pytest_ingress_chaos.specs import SLOSpec
+from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.verdict import judge
 
 CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim",
                         url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0)
@@ -15,7 +18,7 @@ CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim
 
 def scattered_errors(every: int) -> LoadResult:
     """100 s at 10 req/s; one 502 every ``every`` requests, each its own error window."""
-    timeline = Timeline(time_scale=1.0)
+    timeline = Timeline(TestClock(1.0))
     timeline.load_start = 1000.0
     for i in range(1000):
         due = 1000.0 + i / 10
@@ -23,14 +26,16 @@ def scattered_errors(every: int) -> LoadResult:
         pod = "kubia-a" if outcomes.is_success(outcome) else None
         timeline.requests.add(due, due + 0.001, due + 0.002, outcome, pod)
     timeline.load_end = 1100.0
-    return summarize(timeline, 10.0, SLOSpec())
+    result = summarize(timeline, 10.0)
+    result.violations.extend(judge(result, SLOSpec()))
+    return result
 
 
 def row(result: LoadResult) -> dict[str, object]:
     return {"test": CONTEXT.test, "mode": "ip", "requests": result.requests,
             "errors": result.errors, "by_outcome": result.by_outcome,
             "windows": [(w.start, w.end) for w in result.error_windows],
-            "passed": not result.violations}
+            "verdict": "FAILED" if result.violations else "ok"}
 
 
 def test_forty_scattered_errors_list_ten_windows_and_point_to_the_json_report() -> None:
@@ -62,6 +67,6 @@ def test_summary_rows_show_three_windows_and_count_the_rest() -> None:
 
 def test_summary_rows_without_errors() -> None:
     clean = row(scattered_errors(every=10_000))  # only request 0 fails
-    clean.update(errors=0, by_outcome={"200": 1000}, windows=[], passed=True)
+    clean.update(errors=0, by_outcome={"200": 1000}, windows=[], verdict="ok")
     assert terminal.summary_table([clean])[1] == (
         "ok       ip            1000       0  -                  test_x.py::test_race[ip]")

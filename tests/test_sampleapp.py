@@ -19,9 +19,9 @@ from typing import IO
 
 import pytest
 
-import pytest_ingress_chaos
+from pytest_ingress_chaos.backends.sim import sampleapp
 
-SAMPLEAPP = Path(pytest_ingress_chaos.__file__).resolve().parent / "sampleapp.py"
+SAMPLEAPP = Path(sampleapp.__file__).resolve()
 LOOPBACK = "127.0.0.1"
 # Generous: the machine has two cores and may be running another xdist worker.
 DEADLINE = 10.0

@@ -28,10 +28,14 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_ingress_chaos.backends.base import PodInfo
-from pytest_ingress_chaos.backends.sim.client import SimBackend, SimService, SimulatorError
-from pytest_ingress_chaos.settings import AlbSpec, ServiceSpec
-from pytest_ingress_chaos.timeline import Event, Timeline
+from pytest_ingress_chaos.backends.base import PodInfo, ProvisionRequest
+from pytest_ingress_chaos.backends.sim.client import SimBackend, SimService
+from pytest_ingress_chaos.backends.sim.spec import SimSpec
+from pytest_ingress_chaos.clock import TestClock
+from pytest_ingress_chaos.errors import SimulatorError
+from pytest_ingress_chaos.result import Event
+from pytest_ingress_chaos.specs import AlbSpec, ServiceSpec
+from pytest_ingress_chaos.timeline import Timeline
 
 TIME_SCALE = 0.2
 DEREGISTRATION_LAG = 10.0  # test seconds, SimTimings' default
@@ -66,7 +70,7 @@ class Deployed:
     timeline: Timeline
 
     def running(self) -> list[PodInfo]:
-        return [pod for pod in self.service.pods() if pod.phase == "Running"]
+        return [pod for pod in self.service.pods() if pod.running]
 
     def start_clock(self) -> float:
         """Make now test second 0 of the timeline."""
@@ -116,7 +120,14 @@ class Deployed:
 
 Deploy = Callable[..., Deployed]
 # The controller's lags without their jitter, so the figures below can be exact.
-EXACT_LAGS = AlbSpec(lag_jitter=0)
+EXACT_LAGS = SimSpec(lag_jitter=0)
+
+
+def request(timeline: Timeline, mode: str, seed: int, sim: SimSpec = EXACT_LAGS,
+            **spec: Any) -> ProvisionRequest:
+    return ProvisionRequest(test="test_sim", mode=mode, service=ServiceSpec(**spec),
+                            alb=AlbSpec(), extras={"sim": sim}, seed=seed,
+                            events=timeline.record, timeout=120.0)
 
 
 @pytest.fixture
@@ -124,10 +135,10 @@ def deploy(backend: SimBackend) -> Iterator[Deploy]:
     """Provision sample services in the module's simulator; all are torn down afterwards."""
     services: list[SimService] = []
 
-    def provision(mode: str = "ip", *, seed: int = 1, alb: AlbSpec = EXACT_LAGS,
+    def provision(mode: str = "ip", *, seed: int = 1, sim: SimSpec = EXACT_LAGS,
                   **spec: Any) -> Deployed:
-        timeline = Timeline(time_scale=TIME_SCALE)
-        service = backend.provision(ServiceSpec(**spec), alb, mode, timeline, seed)
+        timeline = Timeline(TestClock(TIME_SCALE))
+        service = backend.provision(request(timeline, mode, seed, sim, **spec))
         services.append(service)
         timeline.load_start = time.monotonic()
         return Deployed(service, timeline)
@@ -267,7 +278,7 @@ def test_same_seed_same_pod_names(deploy: Deploy) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_deleted_pod_is_replaced_and_terminated_in_order(deploy: Deploy, mode: str) -> None:
     """Deleting a pod: the ReplicaSet brings the service back to 3 Running pods with a new
-    one, the victim leaves Running at once and ends Terminated, and the timeline tells the
+    one, the victim is terminating at once and then leaves the API, and the timeline tells the
     termination sequence in order: deleted, endpoints updated without it, SIGTERM, exited,
     address released."""
     deployed = deploy(mode)
@@ -276,14 +287,14 @@ def test_deleted_pod_is_replaced_and_terminated_in_order(deploy: Deploy, mode: s
     deployed.kill(victim.name)
 
     victim_now = {pod.name: pod for pod in deployed.service.pods()}[victim.name]
-    assert victim_now.phase == "Terminating"
-    assert not victim_now.ready
+    assert victim_now.terminating and victim_now.phase == "Running"
+    assert not victim_now.ready and not victim_now.running
 
     deployed.wait_for("address.released", victim.name)
     pods = {pod.name: pod for pod in deployed.service.pods()}
-    assert len(pods) == 4
-    assert pods[victim.name].phase == "Terminated"
-    running = [pod for pod in pods.values() if pod.phase == "Running"]
+    assert len(pods) == 3
+    assert victim.name not in pods  # its deletion completed: gone from the API
+    running = [pod for pod in pods.values() if pod.running]
     assert len(running) == 3
     assert all(pod.ready for pod in running)
     assert victim.name not in {pod.name for pod in running}
@@ -508,9 +519,9 @@ def test_empty_then_initial_target_group_gives_alb_503_then_502(deploy: Deploy) 
     initial and draining targets the ALB answers 502 ([1124]); once it is healthy, it serves.
     Nothing else fails."""
     # The controller registers 2 s later than it deregisters: an empty target group between.
-    slow_registration = AlbSpec(lag_jitter=0, registration_lag=DEREGISTRATION_LAG + 2.0)
+    slow_registration = SimSpec(lag_jitter=0, registration_lag=DEREGISTRATION_LAG + 2.0)
     deployed = deploy("ip", replicas=1, prestop_sleep=DEREGISTRATION_LAG + 5.0,
-                      alb=slow_registration)
+                      sim=slow_registration)
     (victim,) = deployed.running()
     deployed.kill(victim.name)
     time.sleep(wall(DEREGISTRATION_LAG - 2.0))
@@ -634,8 +645,8 @@ def test_teardown_and_close_leave_nothing_behind() -> None:
     sim = SimBackend(time_scale=TIME_SCALE)
     try:
         seed = random.SystemRandom().randrange(1 << 30)  # pod names of our own
-        timeline = Timeline(time_scale=TIME_SCALE)
-        first = sim.provision(ServiceSpec(), EXACT_LAGS, "instance", timeline, seed)
+        timeline = Timeline(TestClock(TIME_SCALE))
+        first = sim.provision(request(timeline, "instance", seed))
         deployed = Deployed(first, timeline)
         victim = deployed.running()[0]
         deployed.kill(victim.name)
@@ -643,11 +654,10 @@ def test_teardown_and_close_leave_nothing_behind() -> None:
         pods = first.pods()
         names = {pod.name for pod in pods}
         assert len(sampleapp_pids(names)) == 3  # the victim is gone already
-        ports = [pod_port(pod) for pod in pods]
+        ports = [pod_port(pod) for pod in [*pods, victim]]
         alb_port = int(first.url.rsplit(":", 1)[1])
 
-        second = sim.provision(ServiceSpec(), EXACT_LAGS, "ip",
-                               Timeline(time_scale=TIME_SCALE), seed + 1)
+        second = sim.provision(request(Timeline(TestClock(TIME_SCALE)), "ip", seed + 1))
         second_names = {pod.name for pod in second.pods()}
         assert len(sampleapp_pids(second_names)) == 3
 

@@ -1,5 +1,5 @@
-"""``ingress-sim`` (``python -m pytest_ingress_chaos.sim``) as a user runs it: a real process,
-read from its stdout and its --events file, aimed at with an HTTP client of its own.
+"""``ingress-sim`` (``python -m pytest_ingress_chaos.backends.sim``) as a user runs it: a real
+process, read from its stdout and its --events file, aimed at with an HTTP client of its own.
 
 Every run uses ``--time-scale 0.2`` (five times faster than real): offsets on the command line
 and in the events are test seconds, waits in the test are wall seconds (``wall()``). Each sim
@@ -31,7 +31,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-SIM = [sys.executable, "-m", "pytest_ingress_chaos.sim"]
+SIM = [sys.executable, "-m", "pytest_ingress_chaos.backends.sim"]
 SCALE = 0.2
 WAIT = 30.0  # wall seconds any single step may take on a loaded two-core machine
 URL_LINE = re.compile(r"^ingress: (http://127\.0\.0\.1:(\d+))$")

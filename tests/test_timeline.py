@@ -7,14 +7,25 @@ import re
 import pytest
 
 from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.settings import SLOSpec
-from pytest_ingress_chaos.timeline import Timeline, judge, summarize
+from pytest_ingress_chaos.clock import TestClock
+from pytest_ingress_chaos.result import LoadResult
+from pytest_ingress_chaos.result import summarize as _summarize
+from pytest_ingress_chaos.specs import SLOSpec
+from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.verdict import judge
+
+
+def summarize(timeline: Timeline, rate: float, slo: SLOSpec | None = None) -> LoadResult:
+    result = _summarize(timeline, rate)
+    if slo is not None:
+        result.violations.extend(judge(result, slo))
+    return result
 
 
 def _timeline(records: list[tuple[float, int]], *, rate: float = 10.0, time_scale: float = 1.0,
               latency: float = 0.005, lag: float = 0.001) -> Timeline:
     """Records as (scheduled offset in wall seconds, outcome); window = [0, last + 1/rate)."""
-    timeline = Timeline(time_scale=time_scale)
+    timeline = Timeline(TestClock(time_scale))
     timeline.load_start = 1000.0
     for offset, outcome in records:
         due = 1000.0 + offset

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ingress_chaos.settings import (
-    KillPods,
-    LoadSpec,
-    ServiceSpec,
-    SettingsError,
-    SLOSpec,
-    modes_from_marker,
-    resolve_session,
-    spec_from_marker,
-)
+from pytest_ingress_chaos.backends import REGISTRY
+from pytest_ingress_chaos.errors import SettingsError
+from pytest_ingress_chaos.markers import modes_from_marker, spec_from_marker
+from pytest_ingress_chaos.options import SessionSettings, options
+from pytest_ingress_chaos.options import resolve_session as _resolve_session
+from pytest_ingress_chaos.specs import KillPods, LoadSpec, ServiceSpec, SLOSpec
 from pytest_ingress_chaos.units import format_seconds, parse_duration
+
+
+def resolve_session(cli: dict[str, object], ini: dict[str, object],
+                    env: dict[str, str]) -> SessionSettings:
+    return _resolve_session(options(tuple(REGISTRY)), cli, ini, env)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -1,1 +1,58 @@
-"""Backends provision the sample service behind an ingress and carry out chaos on it."""
+"""The backend registry: name -> where its implementation lives, imported only when chosen.
+
+The plugin names no concrete backend: ``--ingress-backend NAME`` looks the name up here. A
+backend's markers (settings only it understands) are registered for every run, whichever
+backend is chosen, so one test file serves every backend; a backend ignores the others' markers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import TestClock
+from ..specs import Spec
+from .base import Backend
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What every backend gets when the session creates it."""
+
+    run_id: str  # one per pytest run, shared by its xdist workers
+    worker: str  # "main", or the xdist worker id ("gw0")
+    clock: TestClock
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    summary: str
+    factory: str  # "module:callable", called with a BackendConfig
+    markers: str | None = None  # "module:attribute", a {marker: (spec type, help)} mapping
+
+    def create(self, config: BackendConfig) -> Backend:
+        backend: Backend = _load(self.factory)(config)
+        return backend
+
+    def marker_specs(self) -> Mapping[str, tuple[type[Spec], str]]:
+        if self.markers is None:
+            return {}
+        specs: Mapping[str, tuple[type[Spec], str]] = _load(self.markers)
+        return specs
+
+
+REGISTRY: Mapping[str, BackendEntry] = {
+    entry.name: entry for entry in (
+        BackendEntry("sim", "the embedded simulator: a small cluster and an AWS ALB on loopback",
+                     "pytest_ingress_chaos.backends.sim.client:SimBackend",
+                     "pytest_ingress_chaos.backends.sim.spec:MARKERS"),
+    )
+}
+
+
+def _load(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,34 +1,133 @@
-"""The interface every backend implements, seen from the pytest process."""
+"""The contract every backend implements, seen from the pytest process.
+
+It speaks Kubernetes, not the simulator: a backend provisions the sample Deployment, its Service
+and an Ingress of a target type (:class:`ProvisionRequest`), names them (:class:`ServiceIdentity`),
+reports pods with real phases and conditions (:class:`PodInfo`), carries out chaos through the
+same verbs ``kubectl`` has, and reports what it observes as events of the kinds listed in
+:data:`EVENT_KINDS`, stamped with ``time.monotonic()``, into the test's event sink. What only
+some backends can do is declared in :attr:`Backend.capabilities`; the plugin refuses, at setup,
+a test that needs a capability its backend lacks.
+
+Every wait has a deadline and ends with :class:`~..errors.BackendTimeout` saying what it saw;
+every failure of a backend's client is raised as :class:`~..errors.BackendError`, chained.
+``Service.teardown()`` is idempotent and ends the waits still in progress.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..settings import AlbSpec, ServiceSpec
-from ..timeline import Timeline
+from ..specs import AlbSpec, ServiceSpec
+
+# source, kind, subject, message, stamped with time.monotonic() (the first argument).
+EventSink = Callable[[float, str, str, str, str], None]
+
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+
+# Every kind of event a backend may report, and what it means. The contract suite checks that a
+# backend reports nothing else, so reports and users can rely on this list.
+EVENT_KINDS: Mapping[str, str] = {
+    # pods
+    "pod.created": "a pod of the sample Deployment was created (scheduled on a node)",
+    "pod.ready": "a pod's Ready condition turned true",
+    "pod.gated": "a pod's containers are ready, its readiness gate is not yet true",
+    "pod.not_ready": "a pod that was Ready is no longer Ready (it is still running)",
+    "pod.deleted": "a pod's deletion was requested (deletionTimestamp set): it is terminating",
+    "pod.prestop": "the kubelet runs the pod's preStop hook",
+    "pod.signal": "a signal was sent to a pod's container (SIGTERM, SIGKILL, ...)",
+    "pod.exited": "a terminating pod's container process ended",
+    "pod.crashed": "a running pod's container ended; the kubelet will restart it",
+    "pod.restarted": "a pod's container was restarted in place",
+    "pod.gone": "a pod left the API (its deletion completed)",
+    "address.released": "a dead pod's IP no longer answers at all (connects time out)",
+    "address.kept": "a dead pod's IP keeps refusing connections",
+    # endpoints
+    "endpoints.updated": "the Service's ready endpoints changed (the full list)",
+    "endpoint.ready": "an endpoint became ready",
+    "endpoint.not_ready": "an endpoint is no longer ready (terminating or failing its probe)",
+    "endpoint.removed": "an endpoint left the Service",
+    # load balancer and its targets
+    "alb.ready": "the load balancer serves the service",
+    "target.registered": "a target joined the target group (initial, or a steady state)",
+    "target.healthy": "a target passed its health checks",
+    "target.unhealthy": "a target failed its health checks",
+    "target.draining": "a target was deregistered and drains: no new requests",
+    "target.removed": "a drained target left the target group",
+    "kube-proxy.synced": "kube-proxy on every node forwards to the current endpoints",
+    # workloads and nodes
+    "rollout.started": "a rollout began replacing the Deployment's pods",
+    "rollout.done": "every pod of the Deployment is of the new revision and Ready",
+    "deployment.scaled": "the Deployment's replica count changed",
+    "node.cordoned": "a node was marked unschedulable",
+    "node.terminated": "a node went away",
+}
+
+
+class Capability(enum.Enum):
+    """What only some backends can do."""
+
+    CONTAINER_KILL = "container-kill"  # signal a pod's container, the pod kept: kill_pods(signal=)
+    NODE_TERMINATION = "node-termination"  # drain_node ends with the node's termination
+    TARGET_STATES = "target-states"  # reports load balancer target states (target.* events)
+
+
+@dataclass(frozen=True)
+class ServiceIdentity:
+    """Where the provisioned objects live and what they are called."""
+
+    namespace: str
+    deployment: str
+    service: str
+    ingress: str
+    selector: Mapping[str, str]  # the labels of the Deployment's pods
 
 
 @dataclass(frozen=True)
 class PodInfo:
-    """One pod of the sample service as the backend sees it now."""
+    """One pod of the sample service as the API shows it now."""
 
     name: str
     node: str
-    address: str  # host:port the pod serves on
-    phase: str  # "Running", "Terminating", "Terminated" (deleted, process gone), "Failed"
-    ready: bool
+    address: str  # podIP:port, as the API reports it (a name only: nothing connects to it)
+    phase: str  # one of POD_PHASES
+    ready: bool  # the Ready condition
+    terminating: bool = False  # deletion requested (deletionTimestamp set), not yet gone
     restarts: int = 0
+    conditions: Mapping[str, bool] = field(default_factory=dict)  # Ready, ContainersReady, ...
+
+    @property
+    def running(self) -> bool:
+        """Running and not terminating: a pod chaos may pick as a victim."""
+        return self.phase == "Running" and not self.terminating
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    """What to provision for one test: the sample Deployment, its Service and an Ingress of
+    target type ``mode``, with the settings of the test's markers."""
+
+    test: str  # the pytest node id, for names, labels and messages
+    mode: str  # "ip" or "instance"
+    service: ServiceSpec
+    alb: AlbSpec
+    extras: Mapping[str, object]  # backend-specific marker specs, by marker name ("sim": ...)
+    seed: int  # makes whatever the backend chooses at random repeatable
+    events: EventSink  # where to report what the backend observes, from now on
+    timeout: float  # wall seconds to reach a steady state
 
 
 class Service(Protocol):
     """The sample service behind an ingress, provisioned for one test."""
 
+    identity: ServiceIdentity
     url: str  # the ingress, e.g. "http://127.0.0.1:41234"
     mode: str  # "ip" or "instance"
 
     def pods(self) -> list[PodInfo]:
-        """Pods the plugin created for this service, terminating ones included."""
+        """The Deployment's pods in the API, terminating ones included."""
         ...
 
     def delete_pod(self, name: str, *, grace_period: float | None, force: bool) -> None:
@@ -36,24 +135,27 @@ class Service(Protocol):
         ...
 
     def kill_container(self, name: str, signal: str) -> None:
-        """Send ``signal`` to the pod's container process only; the pod restarts it."""
+        """Send ``signal`` to the pod's container process only; the pod restarts it.
+        Needs :attr:`Capability.CONTAINER_KILL`."""
         ...
 
-    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str,
-                        wait: bool) -> None:
-        """Restart the Deployment's pods as ``kubectl rollout restart`` does."""
+    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str, *,
+                        wait: bool, timeout: float) -> None:
+        """Restart the Deployment's pods as ``kubectl rollout restart`` does; with ``wait``,
+        return once the rollout is complete, or raise BackendTimeout after ``timeout`` s."""
         ...
 
     def scale(self, replicas: int) -> None:
         """Scale the Deployment."""
         ...
 
-    def drain_node(self, node: str, wait: bool) -> None:
-        """Cordon ``node``, evict its pods, then terminate it."""
+    def drain_node(self, node: str, *, wait: bool, timeout: float) -> None:
+        """Cordon ``node`` and evict its pods (then terminate it, with
+        :attr:`Capability.NODE_TERMINATION`); with ``wait``, return once that is done."""
         ...
 
     def teardown(self) -> None:
-        """Remove everything provisioned for this service."""
+        """Remove everything provisioned for this service; idempotent. Ends waits in progress."""
         ...
 
 
@@ -61,12 +163,12 @@ class Backend(Protocol):
     """Session-wide access to where services run (the simulator, a real cluster)."""
 
     name: str
+    capabilities: frozenset[Capability]
 
-    def provision(self, spec: ServiceSpec, alb: AlbSpec, mode: str, timeline: Timeline,
-                  seed: int) -> Service:
-        """Deploy the sample service behind an ingress of target type ``mode``, wait until it
-        serves, and report what it observes from then on into ``timeline``. ``seed`` makes
-        whatever the backend chooses at random (pod names, lags) repeatable."""
+    def provision(self, request: ProvisionRequest) -> Service:
+        """Deploy the sample service behind an ingress, wait until it is in a steady state
+        (raising BackendTimeout with what it saw after ``request.timeout``), and report what
+        it observes from then on into ``request.events``."""
         ...
 
     def describe(self) -> str:
@@ -74,5 +176,5 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None:
-        """Stop everything this backend started."""
+        """Stop everything this backend started; idempotent."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..timeline import LoadResult
+from ..result import LoadResult
 from ..units import format_seconds
 from .context import ReportContext
 
@@ -77,7 +77,8 @@ def render(result: LoadResult, context: ReportContext) -> str:
 
 def summary_table(rows: list[dict[str, Any]]) -> list[str]:
     """The session's summary table, one line per load window, sorted by test id. ``rows`` are
-    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, passed."""
+    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, verdict (ok,
+    FAILED, VOID, xfail or XPASS, as pytest names its outcomes)."""
     lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7}  error windows (s)  test"]
     for row in sorted(rows, key=lambda r: r["test"]):
         windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
@@ -85,7 +86,7 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
             windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
         errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
                            if not k.startswith("2"))
-        verdict = "ok" if row["passed"] else "FAILED"
-        lines.append(f"{verdict:<8} {row['mode']:<9} {row['requests']:>8} {row['errors']:>7}  "
-                     f"{windows:<17}  {row['test']}" + (f"  ({errors})" if errors else ""))
+        suffix = f"  ({errors})" if errors else ""
+        lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
+                     f"{row['errors']:>7}  {windows:<17}  {row['test']}{suffix}")
     return lines

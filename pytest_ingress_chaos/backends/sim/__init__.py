@@ -1,5 +1,11 @@
-"""The embedded simulator: a small cluster and an AWS ALB on loopback.
+"""The embedded simulator: a small cluster and an AWS ALB on loopback, self-contained.
 
-The simulator runs in a process of its own (``server.py``), so its timing does not disturb the
-load thread; :class:`~.client.SimBackend` starts it and talks to it over a JSON-lines pipe.
+- ``client.py``: the pytest side of the pipe (:class:`~.client.SimBackend`, the backend);
+- ``server.py``: the simulator process (``python -m pytest_ingress_chaos.backends.sim.server``),
+  so its timing does not disturb the load thread: ``cluster.py`` and ``controllers.py`` (the
+  control plane), ``kubeproxy.py``, ``alb.py`` and ``upstream.py`` (the data plane), ``http11.py``,
+  ``listener.py``, ``tasks.py`` and ``timings.py``;
+- ``sampleapp.py``: the pod process, run as a script, importing nothing of the package;
+- ``cli.py``: ``ingress-sim``, the simulated ingress for any HTTP client;
+- ``spec.py``: the ``sim`` marker, the settings only the simulator understands.
 """

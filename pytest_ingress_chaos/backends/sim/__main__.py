@@ -1,5 +1,7 @@
-"""``python -m pytest_ingress_chaos.backends.sim``: the simulator process (see server.py)."""
+"""``python -m pytest_ingress_chaos.backends.sim``: the ``ingress-sim`` command (see cli.py)."""
 
-from .server import main
+import sys
 
-main()
+from .cli import main
+
+sys.exit(main())

@@ -1,8 +1,9 @@
 """The pytest side of the simulator: starts the simulator process and talks to it.
 
 One simulator process per pytest process (so one per xdist worker). A reader thread takes the
-process's stdout apart: replies wake the caller waiting for them, events go to the timeline of
-the service they belong to.
+process's stdout apart: replies wake the caller waiting for them, events go to the event sink of
+the service they belong to. Every request has a deadline; tearing a service down ends the
+requests still waiting on it.
 """
 
 from __future__ import annotations
@@ -18,36 +19,36 @@ import tempfile
 import threading
 from typing import IO, Any
 
-from ...settings import AlbSpec, ServiceSpec
-from ...timeline import Timeline
-from ..base import PodInfo
+from ...errors import BackendTimeout, SimulatorError
+from .. import BackendConfig
+from ..base import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
 from .cluster import DeploymentSpec
+from .spec import SimSpec
 from .timings import SimTimings
 
-_REPLY_TIMEOUT = 120.0  # provisioning waits for every pod to answer; nothing else is slow
-_WAIT_TIMEOUT = 900.0  # a rollout or drain waited for: grace periods, gates, health checks
-
-
-class SimulatorError(RuntimeError):
-    """The simulator refused a request or died; the message carries its stderr tail."""
+_REPLY_TIMEOUT = 30.0  # what a request that does not wait for the cluster may take
 
 
 class SimBackend:
     """The ``sim`` backend: a simulated cluster and ALB on loopback."""
 
     name = "sim"
+    capabilities = frozenset(Capability)
 
-    def __init__(self, time_scale: float = 1.0) -> None:
-        self.time_scale = time_scale
+    def __init__(self, config: BackendConfig | None = None, *, time_scale: float | None = None
+                 ) -> None:
+        self.time_scale = time_scale if time_scale is not None else (
+            config.clock.time_scale if config is not None else 1.0)
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
-        self._timelines: dict[str, Timeline] = {}
+        # request id -> (done, reply slot, the service it waits on)
+        self._pending: dict[int, tuple[threading.Event, list[dict[str, Any]], str | None]] = {}
+        self._sinks: dict[str, EventSink] = {}
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         # The simulator's stderr goes to a file so a crash can be reported with its last words.
         self._stderr: IO[bytes] = tempfile.TemporaryFile(prefix="ingress-sim-stderr-")  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_ingress_chaos.backends.sim"],
+            [sys.executable, "-m", "pytest_ingress_chaos.backends.sim.server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             # Its own session: Ctrl-C in the terminal reaches pytest only, which then tears
             # services down in order. If pytest dies, stdin closes and the simulator exits.
@@ -63,12 +64,15 @@ class SimBackend:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def request(self, op: str, *, reply_timeout: float = _REPLY_TIMEOUT, **args: Any) -> Any:
+    def request(self, op: str, *, reply_timeout: float = _REPLY_TIMEOUT,
+                service: str | None = None, **args: Any) -> Any:
         request_id = next(self._ids)
         done = threading.Event()
         slot: list[dict[str, Any]] = []
         with self._lock:
-            self._pending[request_id] = (done, slot)
+            self._pending[request_id] = (done, slot, service)
+        if service is not None:
+            args["service"] = service
         line = json.dumps({"id": request_id, "op": op, "args": args}).encode() + b"\n"
         try:
             with self._write_lock:
@@ -78,7 +82,9 @@ class SimBackend:
         except (BrokenPipeError, ValueError):
             raise SimulatorError(f"the simulator is not running{self._stderr_tail()}") from None
         if not done.wait(reply_timeout):
-            raise SimulatorError(f"the simulator did not answer {op} within "
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise BackendTimeout(f"the simulator did not finish {op} within "
                                  f"{reply_timeout:g} s{self._stderr_tail()}")
         if not slot:
             raise SimulatorError(f"the simulator exited during {op}{self._stderr_tail()}")
@@ -92,20 +98,30 @@ class SimBackend:
         for line in self._process.stdout:
             message = json.loads(line)
             if message["type"] == "event":
-                timeline = self._timelines.get(message["service"])
-                if timeline is not None:
-                    timeline.record(message["t"], message["source"], message["kind"],
-                                    message["subject"], message["message"])
+                sink = self._sinks.get(message["service"])
+                if sink is not None:
+                    sink(message["t"], message["source"], message["kind"],
+                         message["subject"], message["message"])
             else:
                 with self._lock:
-                    done, slot = self._pending.pop(message["id"], (None, []))
+                    done, slot, _ = self._pending.pop(message["id"], (None, [], None))
                 slot.append(message)
                 if done is not None:
                     done.set()
         with self._lock:  # the process is gone: wake everyone still waiting
-            for done, _ in self._pending.values():
+            for done, _, _ in self._pending.values():
                 done.set()
             self._pending.clear()
+
+    def cancel_waits(self, service_id: str) -> None:
+        """End every request still waiting on ``service_id`` (its service is being torn down)."""
+        with self._lock:
+            for request_id, (done, slot, service) in list(self._pending.items()):
+                if service == service_id:
+                    slot.append({"ok": False, "error": f"cancelled: service {service_id} is "
+                                                      "being torn down"})
+                    del self._pending[request_id]
+                    done.set()
 
     def _stderr_tail(self) -> str:
         self._stderr.seek(0)
@@ -114,15 +130,18 @@ class SimBackend:
 
     # --- Backend --------------------------------------------------------------------------
 
-    def provision(self, spec: ServiceSpec, alb: AlbSpec, mode: str, timeline: Timeline,
-                  seed: int) -> SimService:
-        deployment = DeploymentSpec(**{f.name: getattr(spec, f.name)
-                                       for f in dataclasses.fields(DeploymentSpec)})
+    def provision(self, request: ProvisionRequest) -> SimService:
+        sim = request.extras.get("sim")
+        sim = sim if isinstance(sim, SimSpec) else SimSpec()
+        spec, alb = request.service, request.alb
+        deployment = DeploymentSpec(
+            nodes=sim.nodes, **{f.name: getattr(spec, f.name)
+                                for f in dataclasses.fields(DeploymentSpec) if f.name != "nodes"})
         timings = SimTimings(
             time_scale=self.time_scale,
-            registration_lag=alb.registration_lag,
-            deregistration_lag=alb.deregistration_lag,
-            lag_jitter=alb.lag_jitter,
+            registration_lag=sim.registration_lag,
+            deregistration_lag=sim.deregistration_lag,
+            lag_jitter=sim.lag_jitter,
             deregistration_delay=alb.deregistration_delay,
             health_check_interval=alb.healthcheck_interval,
             health_check_timeout=alb.healthcheck_timeout,
@@ -131,19 +150,20 @@ class SimBackend:
             idle_timeout=alb.idle_timeout,
         )
         service_id = f"s{next(self._ids)}"
-        self._timelines[service_id] = timeline  # before the first event can arrive
+        self._sinks[service_id] = request.events  # before the first event can arrive
         try:
-            result = self.request("create_service", service_id=service_id, mode=mode,
+            result = self.request("create_service", service_id=service_id, mode=request.mode,
                                   deployment=dataclasses.asdict(deployment),
-                                  timings=timings.to_json(), seed=seed,
-                                  algorithm=alb.algorithm)
+                                  timings=timings.to_json(), seed=request.seed,
+                                  algorithm=alb.algorithm, reply_timeout=request.timeout)
         except BaseException:
-            self._timelines.pop(service_id, None)
+            self._sinks.pop(service_id, None)
             raise
-        return SimService(self, service_id, result["url"], mode)
+        return SimService(self, service_id, result["url"], request.mode)
 
     def forget(self, service_id: str) -> None:
-        self._timelines.pop(service_id, None)
+        self.cancel_waits(service_id)
+        self._sinks.pop(service_id, None)
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -169,34 +189,40 @@ class SimService:
         self.service_id = service_id
         self.url = url
         self.mode = mode
+        self.identity = ServiceIdentity(namespace=f"sim-{service_id}", deployment="kubia",
+                                        service="kubia", ingress="kubia",
+                                        selector={"app": "kubia"})
+        self._torn_down = False
+
+    def _request(self, op: str, **args: Any) -> Any:
+        return self._backend.request(op, service=self.service_id, **args)
 
     def pods(self) -> list[PodInfo]:
-        return [PodInfo(**pod) for pod in self._backend.request("list_pods",
-                                                                service=self.service_id)]
+        return [PodInfo(**pod) for pod in self._request("list_pods")]
 
     def delete_pod(self, name: str, *, grace_period: float | None, force: bool) -> None:
-        self._backend.request("delete_pod", service=self.service_id, name=name,
-                              grace_period=grace_period, force=force)
+        self._request("delete_pod", name=name, grace_period=grace_period, force=force)
 
     def kill_container(self, name: str, signal: str) -> None:
-        self._backend.request("kill_container", service=self.service_id, name=name,
-                              signal_name=signal)
+        self._request("kill_container", name=name, signal_name=signal)
 
-    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str,
-                        wait: bool) -> None:
-        self._backend.request("rollout_restart", service=self.service_id, max_surge=max_surge,
-                              max_unavailable=max_unavailable, wait=wait,
-                              reply_timeout=_WAIT_TIMEOUT)
+    def rollout_restart(self, max_surge: int | str, max_unavailable: int | str, *,
+                        wait: bool, timeout: float) -> None:
+        self._request("rollout_restart", max_surge=max_surge, max_unavailable=max_unavailable,
+                      wait=wait, reply_timeout=timeout)
 
     def scale(self, replicas: int) -> None:
-        self._backend.request("scale", service=self.service_id, replicas=replicas)
+        self._request("scale", replicas=replicas)
 
-    def drain_node(self, node: str, wait: bool) -> None:
-        self._backend.request("drain_node", service=self.service_id, node=node, wait=wait,
-                              reply_timeout=_WAIT_TIMEOUT)
+    def drain_node(self, node: str, *, wait: bool, timeout: float) -> None:
+        self._request("drain_node", node=node, wait=wait, reply_timeout=timeout)
 
     def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        self._backend.cancel_waits(self.service_id)
         try:
-            self._backend.request("delete_service", service=self.service_id)
+            self._request("delete_service")
         finally:
             self._backend.forget(self.service_id)

@@ -25,7 +25,7 @@ from typing import Any
 from .tasks import cancel_and_wait
 from .timings import SimTimings
 
-SAMPLEAPP = Path(__file__).resolve().parents[2] / "sampleapp.py"
+SAMPLEAPP = Path(__file__).resolve().with_name("sampleapp.py")
 LOOPBACK = "127.0.0.1"
 
 Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
@@ -93,14 +93,25 @@ class Pod:
         return (LOOPBACK, self.port)
 
     @property
-    def phase(self) -> str:
-        if self.exit_code is not None:
-            return "Terminated" if self.terminating else "Failed"
-        return "Terminating" if self.terminating else "Running"
+    def gone(self) -> bool:
+        """Deleted and its process ended: the kubelet confirmed, the pod left the API."""
+        return self.terminating and self.exit_code is not None
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def running(self) -> bool:
+        """Not terminating and its container process alive: a pod chaos may pick."""
+        return not self.terminating and self.exit_code is None
+
+    def to_json(self, readiness_gate: bool = False) -> dict[str, Any]:
+        """As the API shows it: with restartPolicy Always a pod whose container exited stays
+        in phase Running (not Ready) while the kubelet restarts it."""
+        conditions = {"PodScheduled": True, "Initialized": True,
+                      "ContainersReady": self.containers_ready, "Ready": self.ready}
+        if readiness_gate:
+            conditions[READINESS_GATE] = self.ready
         return {"name": self.name, "node": self.node, "address": f"{LOOPBACK}:{self.port}",
-                "phase": self.phase, "ready": self.ready, "restarts": self.restarts}
+                "phase": "Running", "ready": self.ready, "terminating": self.terminating,
+                "restarts": self.restarts, "conditions": conditions}
 
 
 class Cluster:
@@ -117,6 +128,7 @@ class Cluster:
         self.revision = 1
         self.cordoned: set[str] = set()
         self.endpoint_watchers: list[EndpointWatcher] = []
+        self._endpoints: list[str] = []  # names of the ready endpoints last published
         self._starting: list[str] = []  # nodes of pods being created, not yet in self.pods
         self._blackholes: list[socket.socket] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -359,6 +371,8 @@ class Cluster:
         await pod.exited.wait()
         self.emit("cluster", "pod.exited", pod.name,
                   f"pod {pod.name}: process exited ({_describe_exit(pod.exit_code)})")
+        self.emit("cluster", "pod.gone", pod.name,
+                  f"pod {pod.name} deleted from the API (the kubelet confirmed its end)")
         await self._release_address(pod)
 
     def _signal(self, pod: Pod, signum: int, what: str) -> None:
@@ -388,8 +402,27 @@ class Cluster:
 
     # --- endpoints --------------------------------------------------------------------------
 
+    def listed_pods(self) -> list[Pod]:
+        """The pods in the API: every pod but those whose deletion has completed."""
+        return [pod for pod in self.pods.values() if not pod.gone]
+
     def _publish_endpoints(self) -> None:
         ready, gated = self.ready_pods(), self.gated_pods()
+        # Kubernetes 1.20's endpoints: a terminating pod leaves at once (no not-ready step).
+        now = [pod.name for pod in ready]
+        for name in now:
+            if name not in self._endpoints:
+                self.emit("cluster", "endpoint.ready", name, f"endpoint {name} is ready")
+        for name in self._endpoints:
+            if name not in now:
+                pod = self.pods.get(name)
+                if pod is not None and not pod.terminating and pod.exit_code is None:
+                    self.emit("cluster", "endpoint.not_ready", name,
+                              f"endpoint {name} is not ready")
+                else:
+                    self.emit("cluster", "endpoint.removed", name,
+                              f"endpoint {name} removed")
+        self._endpoints = now
         names = ", ".join(pod.name for pod in ready) or "none"
         waiting = f"; {len(gated)} waiting for readiness gate" if gated else ""
         self.emit("cluster", "endpoints.updated", "kubia",

@@ -32,7 +32,7 @@ from .tasks import cancel_and_wait
 from .timings import SimTimings
 
 
-class SimService:
+class ServiceStack:
     """One Deployment + Service + Ingress: a cluster, its kube-proxies and an ALB."""
 
     def __init__(self, mode: str, deployment: DeploymentSpec, timings: SimTimings, seed: int,
@@ -99,9 +99,12 @@ class SimService:
             if proxy.node == node:
                 proxy.node_gone()
 
+    def list_pods(self) -> list[dict[str, Any]]:
+        gate = self.cluster.spec.readiness_gate
+        return [pod.to_json(gate) for pod in self.cluster.listed_pods()]
+
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "mode": self.mode,
-                "pods": [pod.to_json() for pod in self.cluster.pods.values()]}
+        return {"url": self.url, "mode": self.mode, "pods": self.list_pods()}
 
     async def close(self) -> None:
         self.timers.cancel_all()
@@ -115,7 +118,7 @@ class SimService:
 class SimServer:
     def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
         self.write = write
-        self.services: dict[str, SimService] = {}
+        self.services: dict[str, ServiceStack] = {}
         self.stopping = asyncio.Event()
 
     def _emitter(self, service_id: str) -> Emit:
@@ -128,11 +131,12 @@ class SimServer:
 
     async def create_service(self, service_id: str, mode: str, deployment: dict[str, Any],
                              timings: dict[str, Any], seed: int,
-                             algorithm: str = "round_robin") -> dict[str, Any]:
+                             algorithm: str = "round_robin", port: int = 0) -> dict[str, Any]:
         if service_id in self.services:
             raise ValueError(f"service {service_id!r} exists already")
-        service = SimService(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
-                             seed, self._emitter(service_id), algorithm=algorithm)
+        service = ServiceStack(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
+                             seed, self._emitter(service_id), port=port,
+                             algorithm=algorithm)
         self.services[service_id] = service
         try:
             await service.start()
@@ -143,7 +147,7 @@ class SimServer:
         return {"service": service_id, **service.describe()}
 
     async def list_pods(self, service: str) -> list[dict[str, Any]]:
-        return [pod.to_json() for pod in self._service(service).cluster.pods.values()]
+        return self._service(service).list_pods()
 
     async def delete_pod(self, service: str, name: str, grace_period: float | None,
                          force: bool) -> None:
@@ -194,7 +198,7 @@ class SimServer:
         for service_id in list(self.services):
             await self.services.pop(service_id).close()
 
-    def _service(self, service_id: str) -> SimService:
+    def _service(self, service_id: str) -> ServiceStack:
         try:
             return self.services[service_id]
         except KeyError:

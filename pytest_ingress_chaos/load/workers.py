@@ -1,4 +1,5 @@
-"""Load processes: one schedule spread over N processes when one cannot hold the rate.
+"""Load worker processes, parent side: one schedule spread over N processes, for rates one
+process cannot hold.
 
 Process k of N sends requests k, k+N, k+2N, ... of the common schedule, starting at the same
 ``time.monotonic()`` instant (one clock for every process on the machine), and hands its records
@@ -7,7 +8,7 @@ back to the parent, which merges them into the test's timeline.
 The parent talks to each worker over its stdin/stdout: a JSON line with the settings, ``ready``
 back once the worker has imported everything, the start time, and at the end the worker's
 records (pickled plain bytes and strings). A line ``stop`` or the end of stdin (the parent went
-away) stops the worker's window early.
+away) stops the worker's window early. The child side is ``__main__.py``.
 """
 
 from __future__ import annotations
@@ -21,38 +22,33 @@ import sys
 import threading
 from typing import IO, Any
 
-from .settings import LoadSpec
-from .timeline import Timeline
+from ..clock import TestClock
+from ..errors import LoadWorkerError
+from ..specs import LoadSpec
 
-_READY = b"ready\n"
-
-
-class LoadWorkerError(RuntimeError):
-    """A load process failed; the message carries its stderr."""
-
+READY = b"ready\n"
 
 class LoadWorkers:
     """Processes 1..N-1 of an N-process schedule (the caller's thread is process 0)."""
 
-    def __init__(self, url: str, spec: LoadSpec, window: float, timeout: float,
-                 processes: int) -> None:
-        # Workers get wall-clock figures: window and timeout already scaled.
-        wall_spec = dataclasses.replace(spec, duration=window, timeout=timeout, processes=1)
+    def __init__(self, url: str, spec: LoadSpec, clock: TestClock) -> None:
+        # Workers get the spec in test seconds and the clock that turns it into wall seconds.
+        worker_spec = dataclasses.replace(spec, processes=1)
         self.processes: list[subprocess.Popen[bytes]] = []
         try:
-            for offset in range(1, processes):
+            for offset in range(1, spec.processes):
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_ingress_chaos.loadworker"],
+                    [sys.executable, "-m", "pytest_ingress_chaos.load"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     start_new_session=True,  # Ctrl-C goes to pytest, which stops us in order
                 )
                 self.processes.append(process)
                 self._send(process, json.dumps({
-                    "url": url, "spec": dataclasses.asdict(wall_spec), "offset": offset,
-                    "stride": processes}))
+                    "url": url, "spec": dataclasses.asdict(worker_spec), "offset": offset,
+                    "stride": spec.processes, "time_scale": clock.time_scale}))
             for process in self.processes:
                 assert process.stdout is not None
-                if process.stdout.readline() != _READY:
+                if process.stdout.readline() != READY:
                     raise LoadWorkerError(f"a load process did not start: {_stderr(process)}")
         except BaseException:
             self.kill()
@@ -114,33 +110,3 @@ def _stderr(process: subprocess.Popen[bytes]) -> str:
         process.wait()
     assert process.stderr is not None
     return process.stderr.read()[-2000:].decode(errors="replace").strip() or "(no output)"
-
-
-def _worker() -> None:
-    # Imported here: load.py imports this module for LoadWorkers.
-    from .load import LoadGenerator
-
-    config = json.loads(sys.stdin.readline())
-    timeline = Timeline()
-    generator = LoadGenerator(config["url"], LoadSpec(**config["spec"]), timeline,
-                              share=(config["offset"], config["stride"]))
-    sys.stdout.buffer.write(_READY)
-    sys.stdout.buffer.flush()
-    first = sys.stdin.readline().strip()
-    if first in ("", "stop"):
-        return
-    generator.start(at=float(first))
-
-    def watch_parent() -> None:
-        sys.stdin.readline()  # "stop", or end of input: the parent is done or gone
-        generator.stop()
-
-    threading.Thread(target=watch_parent, daemon=True).start()
-    generator.wait()
-    sys.stdout.buffer.write(pickle.dumps({"log": timeline.requests.export(),
-                                          "not_sent": timeline.not_sent}))
-    sys.stdout.buffer.flush()
-
-
-if __name__ == "__main__":
-    _worker()

@@ -35,20 +35,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from .backends.sim.cluster import Cluster, DeploymentSpec
-from .backends.sim.server import SimService, raise_fd_limit
-from .backends.sim.timings import SimTimings
-from .settings import (
-    DEFAULT_MODE,
-    MODES,
-    SIGTERM_BEHAVIOURS,
+from ...specs import DEFAULT_MODE, MODES, SIGTERM_BEHAVIOURS
+from ...units import (
+    DURATION_FORMS,
     count_at_least_one,
     count_at_least_zero,
     duration,
+    format_seconds,
     positive_duration,
     positive_number,
 )
-from .units import DURATION_FORMS, format_seconds
+from .cluster import Cluster, DeploymentSpec
+from .server import ServiceStack, raise_fd_limit
+from .timings import SimTimings
 
 PROG = "ingress-sim"
 EXIT_OK, EXIT_FAILED = 0, 1  # argparse itself exits 2 on a usage error
@@ -307,7 +306,7 @@ class StopRequest:
 def kill_pods(cluster: Cluster, count: int, rng: random.Random, timeline: Timeline) -> None:
     """Delete ``count`` running pods chosen with the seeded RNG, as the plugin's kill_pods
     does: the pods listed in creation order, ``rng.sample`` of them."""
-    running = [pod for pod in cluster.pods.values() if pod.phase == "Running"]
+    running = [pod for pod in cluster.pods.values() if pod.running]
     victims = rng.sample(running, min(count, len(running)))
     if len(victims) < count:
         timeline.record("chaos", "kill_pods", "kubia",
@@ -349,7 +348,7 @@ async def serve(options: Options, stdout: Stdout, timeline: Timeline) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signal.Signals(signum).name)
     timings = SimTimings(time_scale=options.time_scale)
-    service = SimService(options.mode, options.deployment, timings, options.seed,
+    service = ServiceStack(options.mode, options.deployment, timings, options.seed,
                          timeline.record_simulator, port=options.port or 0)
     try:
         try:
@@ -365,7 +364,7 @@ async def serve(options: Options, stdout: Stdout, timeline: Timeline) -> int:
     return EXIT_OK
 
 
-async def run_until_stopped(options: Options, service: SimService, stdout: Stdout,
+async def run_until_stopped(options: Options, service: ServiceStack, stdout: Stdout,
                             timeline: Timeline, stop: StopRequest) -> None:
     stdout.line(f"ingress: {service.url}")  # first, before the held-back events
     zero = timeline.start()

@@ -7,22 +7,16 @@ the plugin only trims its traceback.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from .chaos import ChaosSchedule
-from .load import LoadGenerator
-from .settings import LoadSpec, SLOSpec
-from .timeline import LoadResult, Timeline, summarize
+from .errors import IngressSLOViolation
+from .load.generator import LoadGenerator
+from .result import LoadResult, summarize
+from .specs import LoadSpec, SLOSpec
+from .timeline import Timeline
 from .units import parse_duration
-
-
-class IngressSLOViolation(AssertionError):
-    """The ingress broke the test's SLO; the message is the full report."""
-
-    def __init__(self, message: str, result: LoadResult) -> None:
-        super().__init__(message)
-        self.result = result
+from .verdict import judge
 
 
 class IngressLoad:
@@ -50,7 +44,7 @@ class IngressLoad:
         self._schedule = schedule
         self._render = render
         self._generator = LoadGenerator(
-            url, spec, timeline, time_scale=timeline.time_scale,
+            url, spec, timeline,
             on_start=schedule.start if schedule is not None else None,
         )
 
@@ -68,7 +62,7 @@ class IngressLoad:
 
     def sleep(self, duration: float | str) -> None:
         """Sleep for ``duration`` test seconds ("3s", "250ms", 3), scaled like the window."""
-        time.sleep(parse_duration(duration) * self.timeline.time_scale)
+        self.timeline.clock.sleep(parse_duration(duration))
 
     def run(self) -> LoadResult:
         """Finish the load window (starting it if needed) and apply the SLO.
@@ -85,7 +79,8 @@ class IngressLoad:
         finally:
             if self._schedule is not None:
                 self._schedule.stop()
-        self.result = summarize(self.timeline, self.spec.rate, self.slo)
+        self.result = summarize(self.timeline, self.spec.rate)
+        self.result.violations.extend(judge(self.result, self.slo))
         if self.result.violations:
             raise IngressSLOViolation(self._render(self.result), self.result)
         return self.result

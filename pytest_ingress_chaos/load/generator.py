@@ -15,61 +15,29 @@ re-raised by ``wait()``/``stop()`` in the caller.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from ..errors import LoadGeneratorError
+from ..specs import LoadSpec
 from .engines import make_engine
-from .loadworker import LoadWorkers
-from .settings import LoadSpec
-from .timeline import Timeline
+from .schedule import Schedule
+from .workers import LoadWorkers
+
+if TYPE_CHECKING:
+    from ..timeline import Timeline
 
 _POLL = 0.05  # longest the schedule waits before it looks at the stop flag again
 _STOP_GRACE = 5.0  # seconds a stopping thread gets on top of the request timeout
 
 
-class LoadGeneratorError(RuntimeError):
-    """The load thread failed or would not stop; the original exception is chained."""
-
-
-class Schedule:
-    """When each request is due: ``start + (offset + k * stride) / rate`` for k = 0, 1, ...,
-    before ``start + window``. ``offset``/``stride`` give one process its share of a schedule
-    spread over ``stride`` processes."""
-
-    def __init__(self, start: float, rate: float, window: float, offset: int = 0,
-                 stride: int = 1) -> None:
-        self.start = start
-        self.interval = 1.0 / rate
-        self.offset = offset
-        self.stride = stride
-        # Request indices are global across processes: i = offset + k * stride < total.
-        self.total = max(0, math.ceil(window * rate - 1e-9))
-        self._next = offset
-
-    @property
-    def next_due(self) -> float | None:
-        return self.start + self._next * self.interval if self._next < self.total else None
-
-    def take_due(self, now: float) -> list[float]:
-        """Every not-yet-taken request due at or before ``now``, oldest first."""
-        due = []
-        while self._next < self.total and (when := self.start + self._next * self.interval) \
-                <= now:
-            due.append(when)
-            self._next += self.stride
-        return due
-
-    def remaining(self) -> int:
-        return max(0, math.ceil((self.total - self._next) / self.stride))
-
-
 class LoadGenerator:
     """Sends ``spec.rate`` requests per second to ``url`` for ``spec.duration`` seconds.
 
-    ``time_scale`` compresses the window and the request timeout (test seconds -> wall
-    seconds) for simulated stories; the rate stays in requests per wall-clock second.
+    The timeline's clock turns the window and the request timeout (test seconds) into wall
+    seconds, for simulated stories; the rate stays in requests per wall-clock second.
     """
 
     def __init__(
@@ -78,15 +46,14 @@ class LoadGenerator:
         spec: LoadSpec,
         timeline: Timeline,
         *,
-        time_scale: float = 1.0,
         on_start: Callable[[float], None] | None = None,
         share: tuple[int, int] = (0, 1),
     ) -> None:
         self.url = url
         self.spec = spec
         self.timeline = timeline
-        self.window = spec.duration * time_scale
-        self.timeout = spec.timeout * time_scale
+        self.window = timeline.clock.wall(spec.duration)
+        self.timeout = timeline.clock.wall(spec.timeout)
         self._on_start = on_start
         self._share = share  # (this process's offset, number of processes)
         self._start_at: float | None = None
@@ -108,8 +75,7 @@ class LoadGenerator:
         if self._thread is not None:
             raise LoadGeneratorError("the load window was already started")
         if self.spec.processes > 1:
-            self._workers = LoadWorkers(self.url, self.spec, self.window, self.timeout,
-                                        self.spec.processes)
+            self._workers = LoadWorkers(self.url, self.spec, self.timeline.clock)
             self._share = (0, self.spec.processes)
             at = time.monotonic() + 0.05  # every worker is ready and waiting for this
             self._workers.start(at)

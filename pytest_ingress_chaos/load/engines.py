@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import outcomes
+from .. import outcomes
 
 Record = Callable[[float, float, float, int, "str | None"], None]
 _POD_PREFIX = b"You've hit "  # the kubia sample app names the pod that served the request

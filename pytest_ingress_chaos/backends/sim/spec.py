@@ -1,0 +1,30 @@
+"""Settings only the simulator understands: the ``sim`` marker.
+
+How many nodes the simulated cluster has, and the AWS Load Balancer Controller's reconcile lag,
+which on a real cluster is whatever the controller and the AWS APIs take (docs/alb-facts.md:
+about 10 s in the field report, up to minutes in the controller's issues). On other backends
+this marker has no effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ... import units
+from ...specs import Spec, parsed
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimSpec(Spec):
+    """``@pytest.mark.sim``: the simulated cluster and controller."""
+
+    nodes: int = parsed(units.count_at_least_one, 3)
+    registration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
+    deregistration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
+    lag_jitter: float = parsed(units.duration, 2.0, shown="'2s'")
+
+
+MARKERS = {
+    "sim": (SimSpec, "sim backend only: the simulated cluster's nodes and the ALB controller's "
+                     "reconcile lag (drawn from lag +- jitter)."),
+}

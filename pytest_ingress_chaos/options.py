@@ -1,0 +1,115 @@
+"""Session options: ``--ingress-*``, ini ``ingress_*`` and ``PYTEST_INGRESS_*`` -> one
+:class:`SessionSettings`.
+
+Each setting is defined once (:data:`OPTIONS`), with one help text shared by the command line
+and the ini key. One function applies precedence (command line, then environment, then ini
+file) and validation, so a bad value always says where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import units
+from .errors import SettingsError
+from .specs import DEFAULT_MODE, MODES, LoadSpec
+
+
+@dataclass(frozen=True)
+class OptionDef:
+    """One setting, reachable as ``--ingress-<name>``, ini ``ingress_<name>`` and
+    ``PYTEST_INGRESS_<NAME>``."""
+
+    name: str
+    help: str
+    parse: units.Parser
+    default: Any = None
+    metavar: str = "VALUE"
+
+    @property
+    def cli(self) -> str:
+        return "--ingress-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "ingress_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "PYTEST_INGRESS_" + self.name.upper()
+
+
+def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
+    """Every session option; ``backends`` are the registered backend names."""
+    return (
+        OptionDef("backend", f"where the service runs: {', '.join(backends)} (default sim)",
+                  units.choice(*backends), "sim", "NAME"),
+        OptionDef("mode", "target type when a test has no ingress_mode marker: ip or instance "
+                  f"(default {DEFAULT_MODE})", units.choice(*MODES), DEFAULT_MODE, "MODE"),
+        OptionDef("rate", "default load rate in requests per second (default 60)",
+                  units.positive_number, None, "RPS"),
+        OptionDef("duration", f"default load window ({units.DURATION_FORMS}; default 20s)",
+                  units.positive_duration, None, "DURATION"),
+        OptionDef("url", "send the load to this existing endpoint instead of a provisioned "
+                  "service (chaos markers are then rejected)", units.http_url, None, "URL"),
+        OptionDef("load_processes", "spread each load window over this many processes, for "
+                  "rates one process cannot hold (default 1)", units.count_at_least_one, None,
+                  "N"),
+        OptionDef("seed", "seed for victim choice; printed in every report so a run can be "
+                  "replayed (default: random)", units.count_at_least_zero, None, "N"),
+        OptionDef("time_scale", "sim backend: factor applied to every simulated timing, load "
+                  "window and chaos offset; 0.1 runs a story ten times faster (default 1)",
+                  units.positive_number, 1.0, "FACTOR"),
+        OptionDef("report_dir", "write one JSON report per ingress test into this directory",
+                  lambda value: Path(str(value)), None, "DIR"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings:
+    backend: str = "sim"
+    mode: str = DEFAULT_MODE
+    rate: float | None = None
+    duration: float | None = None
+    url: str | None = None
+    load_processes: int | None = None
+    seed: int | None = None
+    time_scale: float = 1.0
+    report_dir: Path | None = None
+
+    def load_defaults(self) -> LoadSpec:
+        """The ``ingress_load`` values a test gets before its own marker is applied."""
+        base = LoadSpec(url=self.url, processes=self.load_processes or 1)
+        if self.rate is not None:
+            base = dataclasses.replace(base, rate=self.rate)
+        if self.duration is not None:
+            base = dataclasses.replace(base, duration=self.duration)
+        return base
+
+
+def resolve_session(
+    definitions: tuple[OptionDef, ...],
+    cli: Mapping[str, object],
+    ini: Mapping[str, object],
+    env: Mapping[str, str],
+) -> SessionSettings:
+    """Apply precedence (command line, then environment, then ini file) and validate."""
+    values: dict[str, Any] = {}
+    for option in definitions:
+        for source, raw in (
+            (option.cli, cli.get(option.name)),
+            (f"env {option.env}", env.get(option.env)),
+            (f"ini {option.ini}", ini.get(option.name)),
+        ):
+            if raw is None or raw == "":
+                continue
+            try:
+                values[option.name] = option.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{source}={raw!r}: {exc}") from None
+            break
+    return SessionSettings(**values)
