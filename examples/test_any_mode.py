@@ -16,7 +16,7 @@ def test_two_pods_killed_with_prestop(ingress_load):
     ingress_load.run()
 
 
-@pytest.mark.ingress_load(duration="15s")
+@pytest.mark.ingress_load(duration="20s")  # the victim's preStop ends at 18.5 s: inside
 def test_imperative_chaos(ingress_load, ingress_chaos):
     ingress_load.start()
     ingress_load.sleep("3s")

@@ -1,4 +1,4 @@
-"""The field report (../shared/docs/alb-facts.md), as tests: 3 replicas of kubia behind an ALB,
+"""The field report (docs/alb-facts.md), as tests: 3 replicas of kubia behind an ALB,
 60 requests/s, one pod killed 5 s into a 20 s window.
 
 Run them: ``pytest examples/`` (add ``-n 2`` to run two at a time).
@@ -42,6 +42,7 @@ def test_ip_mode_error_window_is_the_deregistration_lag(ingress_load):
 
 @pytest.mark.ingress_mode("ip")
 @pytest.mark.sample_service(prestop_sleep="15s", grace_period="45s")
+@pytest.mark.ingress_load(rate=60, duration="25s")  # the pod exits at 20.5 s: inside the window
 def test_ip_mode_with_prestop_longer_than_the_lag_passes(ingress_load):
     """The report's fix: keep the pod serving until the ALB has stopped sending to it."""
     ingress_load.run()

@@ -1,22 +1,23 @@
 """One test's load window: the load generator, the chaos schedule inside it, and the verdict.
 
-This is what the ``ingress_load`` fixture returns. It is pytest-free: an SLO violation is
-raised as :class:`IngressSLOViolation` (an ``AssertionError``, so pytest reports a failure);
-the plugin only trims its traceback.
+This is what the ``ingress_load`` fixture returns. It is pytest-free: a broken SLO is raised as
+:class:`IngressSLOViolation` and a void run as :class:`IngressVerdictVoid` (both
+``AssertionError``, so pytest reports a failure); the plugin only trims their traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from .chaos import ChaosSchedule
-from .errors import IngressSLOViolation
+from .errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError
 from .load.generator import LoadGenerator
 from .result import LoadResult, summarize
 from .specs import LoadSpec, SLOSpec
 from .timeline import Timeline
 from .units import parse_duration
-from .verdict import judge
+from .verdict import FAIL, VOID, judge
 
 
 class IngressLoad:
@@ -35,7 +36,10 @@ class IngressLoad:
         timeline: Timeline,
         schedule: ChaosSchedule | None,
         render: Callable[[LoadResult], str],
+        still_terminating: Callable[[], list[str]] | None = None,
     ) -> None:
+        """``still_terminating`` names the provisioned pods still terminating, asked when the
+        window ends: a window that ends before them has not seen the whole story."""
         self.url = url
         self.spec = spec
         self.slo = slo
@@ -43,6 +47,7 @@ class IngressLoad:
         self.result: LoadResult | None = None
         self._schedule = schedule
         self._render = render
+        self._still_terminating = still_terminating
         self._generator = LoadGenerator(
             url, spec, timeline,
             on_start=schedule.start if schedule is not None else None,
@@ -67,11 +72,12 @@ class IngressLoad:
     def run(self) -> LoadResult:
         """Finish the load window (starting it if needed) and apply the SLO.
 
-        Returns the result; raises :class:`IngressSLOViolation` if the SLO is broken.
+        Returns the result; raises :class:`IngressSLOViolation` if the ingress broke the SLO,
+        :class:`IngressVerdictVoid` if the load generator could not hold its schedule.
         """
         __tracebackhide__ = True
         if self.result is not None:
-            raise RuntimeError("this load window has already run; a test gets one window")
+            raise LoadGeneratorError("this load window has already run; a test gets one window")
         if not self.started:
             self.start()
         try:
@@ -79,10 +85,15 @@ class IngressLoad:
         finally:
             if self._schedule is not None:
                 self._schedule.stop()
-        self.result = summarize(self.timeline, self.spec.rate)
-        self.result.violations.extend(judge(self.result, self.slo))
-        if self.result.violations:
+        terminating = self._still_terminating() if self._still_terminating else []
+        result = summarize(self.timeline, self.spec.rate)
+        verdict = judge(result, self.slo, terminating)
+        self.result = dataclasses.replace(result, verdict=verdict.kind,
+                                          violations=verdict.violations)
+        if verdict.kind == FAIL:
             raise IngressSLOViolation(self._render(self.result), self.result)
+        if verdict.kind == VOID:
+            raise IngressVerdictVoid(self._render(self.result), self.result)
         return self.result
 
     def close(self) -> None:

@@ -2,6 +2,11 @@
 
 Outcomes are stored as small integers so the load generator can keep them in compact arrays:
 HTTP status codes as themselves, transport failures as negative codes.
+
+Who is to blame differs by kind. A status code, a refused or reset connection and a timeout come
+from the ingress or from what stands behind it. A name that does not resolve or a local socket
+that cannot be opened (no file descriptors, no ephemeral ports left) is the machine running the
+tests: such failures are reported on their own and never counted against the ingress.
 """
 
 from __future__ import annotations
@@ -11,6 +16,12 @@ CONNECTION_REFUSED = -2
 CONNECTION_RESET = -3
 OTHER_ERROR = -4
 NOT_SENT = -5  # the load generator could not send it (shut down before its turn came)
+RUNNER_ERROR = -6  # a local socket error on the machine running the tests (EMFILE, ...)
+DNS_FAILURE = -7  # the ingress host name did not resolve on the machine running the tests
+BAD_RESPONSE = -8  # an answer that is not valid HTTP/1.1 (the ingress's fault)
+# Still in flight when the load generator shut down, past the window and every timeout: only a
+# generator that could not run its timers gets here, so it is the runner's failure.
+ABANDONED = -9
 
 ERROR_LABELS: dict[int, str] = {
     TIMEOUT: "timeout",
@@ -18,8 +29,15 @@ ERROR_LABELS: dict[int, str] = {
     CONNECTION_RESET: "reset",
     OTHER_ERROR: "error",
     NOT_SENT: "not sent",
+    RUNNER_ERROR: "runner error",
+    DNS_FAILURE: "dns failure",
+    BAD_RESPONSE: "invalid response",
+    ABANDONED: "abandoned",
 }
 LABEL_CODES = {label: code for code, label in ERROR_LABELS.items()}
+# Failures of the machine running the tests, never charged to the ingress.
+RUNNER_SIDE = frozenset({NOT_SENT, RUNNER_ERROR, DNS_FAILURE, ABANDONED})
+RUNNER_SIDE_LABELS = frozenset(ERROR_LABELS[code] for code in RUNNER_SIDE)
 
 
 def label(code: int) -> str:

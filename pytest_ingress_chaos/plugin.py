@@ -339,6 +339,7 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
     plan = _ingress_plan
     session = request.config.stash[SESSION_KEY]
     schedule = None
+    still_terminating = None
     if plan.load.url is not None:
         url, mode, backend = plan.load.url, "url", "none"
     else:
@@ -347,11 +348,15 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
         if plan.chaos:
             chaos = Chaos(service, plan.timeline, _rng(plan, "markers"), session.capabilities())
             schedule = ChaosSchedule(chaos, plan.chaos)
+
+        def still_terminating() -> list[str]:
+            return [f"pod {pod.name}" for pod in service.pods() if pod.terminating]
     context = ReportContext(test=plan.nodeid, mode=mode, backend=backend, url=url,
                             seed=plan.seed, connections=plan.load.connections,
                             timeout=plan.load.timeout)
     window = IngressLoad(url, plan.load, plan.slo, plan.timeline, schedule,
-                         render=lambda result: terminal.render(result, context))
+                         render=lambda result: terminal.render(result, context),
+                         still_terminating=still_terminating)
     request.node.stash[WINDOW_KEY] = WindowEntry(window, context)
     try:
         yield window
@@ -416,6 +421,7 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
     for name, value in (("requests", result.requests), ("errors", result.errors),
                         ("achieved_rate", round(result.achieved_rate, 2)),
                         ("p99_ms", round(result.latency["p99"], 2)),
+                        ("verdict", result.verdict),
                         ("mode", entry.context.mode), ("seed", entry.context.seed)):
         item.user_properties.append((f"ingress_{name}", value))
     if session.settings.report_dir is not None:
@@ -428,6 +434,8 @@ def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
                  report: pytest.TestReport) -> None:
     if hasattr(report, "wasxfail"):
         verdict = "xfail" if report.skipped else "XPASS"
+    elif result.verdict == "void":
+        verdict = "VOID"
     else:
         verdict = "ok" if report.passed else "FAILED"
     item.config.stash[SESSION_KEY].rows.append({

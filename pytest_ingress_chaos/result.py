@@ -1,8 +1,16 @@
 """What one load window measured: :class:`LoadResult`, built by :func:`summarize` from a
-finished :class:`~.timeline.Timeline`."""
+finished :class:`~.timeline.Timeline`.
+
+Errors are sorted by who can be blamed for them. Failures of the machine running the tests
+(``outcomes.RUNNER_SIDE``: a DNS failure, no file descriptors left, requests the generator never
+sent or abandoned) are never errors of the ingress. Timeouts of requests whose life overlapped
+a stall of the load generator's own loop are *not certified*: the answer may have come while
+the generator could not read it. Everything else the ingress answered, or failed to, counts.
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,8 +24,10 @@ if TYPE_CHECKING:
 BUCKET = 0.1  # seconds of test time per bucket of the request-rate timeline
 # Failures closer together than this (in test seconds) belong to one error window.
 ERROR_WINDOW_GAP = 1.0
-# The generator "held the rate" if it sent at least this share of what was scheduled, on time.
+# The generator "held the rate" if at most this share of the schedule was late or not sent.
 RATE_TOLERANCE = 0.01
+# Outcomes a stalled generator can cause itself: its timer fired, the answer was unread.
+_STALL_PRONE = frozenset({outcomes.TIMEOUT})
 
 
 @dataclass(frozen=True)
@@ -26,19 +36,30 @@ class Event:
 
     at: float
     source: str  # "chaos", "cluster", "alb", "kube-proxy", "load"
-    kind: str  # machine-readable, e.g. "pod.deleted", "target.deregistered"
+    kind: str  # machine-readable, e.g. "pod.deleted", "target.draining"
     subject: str  # the pod, target or node it is about
     message: str  # one human-readable line
 
 
 @dataclass(frozen=True)
 class ErrorWindow:
-    """A run of failed requests: first and last failure, by scheduled send time."""
+    """A run of failed requests: first and last failure, by scheduled send time.
+    ``recovered`` is False when the errors were still going when the window ended."""
 
     start: float
     end: float
     count: int
     by_outcome: dict[str, int]
+    recovered: bool = True
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A stretch (test seconds from load start) in which the load generator could not run on
+    time; errors in it cannot be blamed on the ingress."""
+
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
@@ -46,24 +67,35 @@ class LoadResult:
     """What one load window measured. Times are test seconds from load start."""
 
     requests: int  # requests sent and finished (success or failure)
-    errors: int  # non-2xx responses and transport failures
+    errors: int  # failures charged to the ingress: non-2xx, timeouts, refused, reset...
     by_outcome: dict[str, int]  # "200" -> 1270, "502" -> 20, "timeout" -> 286
     target_rate: float  # requests per second asked for
-    achieved_rate: float  # requests per second actually sent
+    achieved_rate: float  # requests per second actually sent inside the window
     duration: float  # length of the load window
     # ms from the scheduled send (corrected for coordinated omission, as wrk2 reports):
     # p50, p75, p90, p99, p99.9, p99.99, max, mean, stdev
     latency: dict[str, float]
     latency_uncorrected: dict[str, float]  # the same from the actual send (wrk2 -U)
-    send_lag: dict[str, float]  # ms from scheduled to actual send: p50, p90, p99, p99.9, max
-    late: int  # requests sent more than LATE_SEND_THRESHOLD after their scheduled time
+    send_lag: dict[str, float]  # ms the generator itself was late: p50, p90, p99, p99.9, max
+    late: int  # requests the generator handed out more than 50 ms after their time
     not_sent: int  # requests the schedule asked for that never went out
     error_windows: list[ErrorWindow]
     events: list[Event]
     per_pod: dict[str, int]  # serving pod -> successful responses
+    # ms a request waited for a connection once the cap was reached: p50, p90, p99, max
+    connection_wait: dict[str, float] = field(default_factory=dict)
+    waited_for_connection: int = 0  # requests that waited more than 50 ms for a connection
+    max_connections: int = 0  # the connection cap (all load processes together)
+    max_connections_reason: str = ""  # "rate x timeout", "max_connections", the fd limit
+    peak_connections: int = 0  # the most connections open at once
+    runner_errors: int = 0  # failures of the machine running the tests, not of the ingress
+    uncertified: int = 0  # errors in stretches where the generator stalled
+    uncertified_by_outcome: dict[str, int] = field(default_factory=dict)
+    stalls: list[Stall] = field(default_factory=list)
     buckets: list[dict[str, float | int]] = field(default_factory=list)  # per BUCKET seconds
     latency_spectrum: list[dict[str, Any]] = field(default_factory=list)  # wrk2's spectrum
     time_scale: float = 1.0
+    verdict: str = "pass"  # "pass", "fail" (the ingress broke the SLO), or "void"
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -71,43 +103,68 @@ class LoadResult:
         return self.errors / self.requests if self.requests else 0.0
 
     @property
+    def scheduled(self) -> int:
+        return self.requests + self.not_sent
+
+    @property
+    def generator_shortfall(self) -> int:
+        """Requests the generator itself did not send on time: late, waiting for a connection
+        at the cap, or not sent at all."""
+        return self.late + self.waited_for_connection + self.not_sent
+
+    @property
     def held_rate(self) -> bool:
         """Did the generator send what it promised, when it promised?"""
-        scheduled = self.requests + self.not_sent
-        if scheduled == 0:
+        if self.scheduled == 0:
             return False
-        return (self.not_sent + self.late) <= RATE_TOLERANCE * scheduled
+        return self.generator_shortfall <= RATE_TOLERANCE * self.scheduled
 
 
-def _error_windows(timeline: Timeline, failed: list[int]) -> list[ErrorWindow]:
+def _merge_stalls(stalls: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(stalls):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _overlaps(stalls: list[tuple[float, float]], starts: list[float], begin: float,
+              end: float) -> bool:
+    """Does [begin, end] overlap one of the merged, sorted ``stalls``?"""
+    i = bisect.bisect_right(starts, end) - 1
+    return i >= 0 and stalls[i][1] >= begin
+
+
+def _error_windows(timeline: Timeline, failed: list[int], last_success: float | None
+                   ) -> list[ErrorWindow]:
     log = timeline.requests
-    failed.sort(key=lambda i: log.intended[i])
-    windows: list[ErrorWindow] = []
-    group: list[int] = []
+    failed = sorted(failed, key=lambda i: log.intended[i])
+    groups: list[list[int]] = []
     for i in failed:
-        if group and timeline.offset(log.intended[i]) - timeline.offset(
-                log.intended[group[-1]]) > ERROR_WINDOW_GAP:
-            windows.append(_window(timeline, group))
-            group = []
-        group.append(i)
-    if group:
-        windows.append(_window(timeline, group))
+        if groups and timeline.offset(log.intended[i]) - timeline.offset(
+                log.intended[groups[-1][-1]]) <= ERROR_WINDOW_GAP:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    windows = []
+    for group in groups:
+        kinds = Counter(outcomes.label(log.outcome[i]) for i in group)
+        last = log.intended[group[-1]]
+        windows.append(ErrorWindow(
+            start=timeline.offset(log.intended[group[0]]),
+            end=timeline.offset(last),
+            count=len(group),
+            by_outcome=dict(kinds.most_common()),
+            recovered=last_success is not None and last_success > last,
+        ))
     return windows
 
 
-def _window(timeline: Timeline, group: list[int]) -> ErrorWindow:
-    log = timeline.requests
-    kinds = Counter(outcomes.label(log.outcome[i]) for i in group)
-    return ErrorWindow(
-        start=timeline.offset(log.intended[group[0]]),
-        end=timeline.offset(log.intended[group[-1]]),
-        count=len(group),
-        by_outcome=dict(kinds.most_common()),
-    )
-
-
 def _buckets(timeline: Timeline) -> list[dict[str, float | int]]:
-    """Requests per BUCKET seconds of test time, by scheduled send: ``at``, ``ok``, ``errors``."""
+    """Requests per BUCKET seconds of test time, by scheduled send: ``at``, ``ok``, ``errors``
+    (failures charged to the ingress)."""
     log = timeline.requests
     if not log or timeline.load_start is None:
         return []
@@ -116,37 +173,52 @@ def _buckets(timeline: Timeline) -> list[dict[str, float | int]]:
     ok: Counter[int] = Counter()
     failed: Counter[int] = Counter()
     for intended, code in zip(log.intended, log.outcome, strict=True):
+        if code in outcomes.RUNNER_SIDE:
+            continue
         # Scheduled times fall exactly on bucket edges (i / rate): the epsilon keeps float
         # error from moving them into the bucket before.
         (ok if outcomes.is_success(code) else failed)[int((intended - start) / width + 1e-6)] += 1
+    if not ok and not failed:
+        return []
     last = max(max(ok, default=0), max(failed, default=0))
     return [{"at": round(i * BUCKET, 3), "ok": ok[i], "errors": failed[i]}
             for i in range(min(ok.keys() | failed.keys(), default=0), last + 1)]
 
 
 def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
-    """Turn a finished timeline into a result.
+    """Turn a finished timeline into a result (the verdict is ``verdict.judge``'s).
 
     One pass over the outcome column at C speed (Counter over arrays); percentiles come from the
     histograms the log filled as requests finished.
     """
     log = timeline.requests
-    count = len(log)
+    log.digest()
     codes = Counter(log.outcome)
     # HTTP statuses first, in order, then transport failures.
     by_outcome = {outcomes.label(code): codes[code]
                   for code in sorted(codes, key=lambda code: (code < 0, abs(code)))}
     served = Counter(pod for code, pod in zip(log.outcome, log.pod, strict=True)
                      if pod >= 0 and outcomes.is_success(code))
-    failed = [i for i, code in enumerate(log.outcome) if not outcomes.is_success(code)]
+    failed = [i for i, code in enumerate(log.outcome)
+              if not outcomes.is_success(code) and code not in outcomes.RUNNER_SIDE]
+    runner = sum(codes[code] for code in outcomes.RUNNER_SIDE)
+    stalls = _merge_stalls(log.stalls)
+    starts = [start for start, _ in stalls]
+    uncertified = Counter(
+        outcomes.label(log.outcome[i]) for i in failed
+        if log.outcome[i] in _STALL_PRONE
+        and _overlaps(stalls, starts, log.intended[i], log.end[i]))
+    successes = [t for t, code in zip(log.intended, log.outcome, strict=True)
+                 if outcomes.is_success(code)]
     start, end = timeline.load_start, timeline.load_end
     real_duration = (end - start) if start is not None and end is not None else 0.0
     # Only what went out inside the window counts toward the rate: a generator that fell
     # behind and sent the rest afterwards did not achieve the rate.
     in_window = sum(1 for sent in log.sent if sent <= end) if end is not None else 0
     lag = summary_ms(log.send_lag)
-    result = LoadResult(
-        requests=count,
+    wait = summary_ms(log.connection_wait)
+    return LoadResult(
+        requests=len(log),
         errors=len(failed),
         by_outcome=by_outcome,
         target_rate=target_rate,
@@ -157,11 +229,19 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
         send_lag={name: lag[name] for name in ("p50", "p90", "p99", "p99.9", "max")},
         late=log.late,
         not_sent=timeline.not_sent,
-        error_windows=_error_windows(timeline, failed),
+        error_windows=_error_windows(timeline, failed, max(successes, default=None)),
         events=timeline.events(),
         per_pod=dict(sorted((log.pod_names[i], n) for i, n in served.items())),
+        connection_wait={name: wait[name] for name in ("p50", "p90", "p99", "max")},
+        waited_for_connection=log.waited,
+        max_connections=log.max_connections,
+        max_connections_reason=log.cap_reason,
+        peak_connections=log.peak_connections,
+        runner_errors=runner,
+        uncertified=sum(uncertified.values()),
+        uncertified_by_outcome=dict(uncertified.most_common()),
+        stalls=[Stall(timeline.offset(a), timeline.offset(b)) for a, b in stalls],
         buckets=_buckets(timeline),
         latency_spectrum=spectrum(log.corrected),
         time_scale=timeline.time_scale,
     )
-    return result

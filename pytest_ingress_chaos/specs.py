@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from . import units
 from .errors import SettingsError
-from .outcomes import LABEL_CODES, NOT_SENT, label
+from .outcomes import LABEL_CODES, RUNNER_SIDE_LABELS
 
 MODES = ("ip", "instance")
 DEFAULT_MODE = "instance"  # the AWS Load Balancer Controller's default target type
@@ -38,13 +38,13 @@ class FieldError(SettingsError):
 def outcome_names(value: object) -> tuple[str, ...]:
     """``ignore=`` of ingress_slo: outcome labels such as "502", "timeout", "reset".
 
-    "not sent" is refused: a request that was never sent is the load generator's failure, which
-    the verdict reports on its own and never counts against the ingress.
+    The runner's own failures ("not sent", "runner error", "dns failure") are refused: they are
+    never counted against the ingress, so ignoring them could never change a verdict.
     """
     items = (value,) if isinstance(value, (str, int)) else value
     if not isinstance(items, (list, tuple)):
         raise ValueError(f"expected an outcome or a list of outcomes, got {value!r}")
-    accepted = [name for name in LABEL_CODES if name != label(NOT_SENT)]
+    accepted = [name for name in LABEL_CODES if name not in RUNNER_SIDE_LABELS]
     names = []
     for item in items:
         name = str(item)

@@ -1,40 +1,131 @@
-"""The verdict: every way a load window's result breaks the test's SLO."""
+"""The verdict: does the ingress pass the test's SLO, and who is to blame if it does not.
+
+Errors the ingress produced always count: a status code is the ingress's answer whatever the
+load generator was doing, and a timeout in a stretch where the generator kept its schedule is
+the ingress's too. Such errors fail the test as an ingress failure, whatever happened elsewhere
+in the window. The generator is blamed only for its own lag (timers, CPU, the GIL) and for its
+connection cap: then the run is *void*, neither a pass nor an ingress failure, and says so, so
+that CI can retry it on a quieter machine. A window that ended while chaos was still going on
+(a pod still terminating, an action after the end) fails too: it did not see the whole story.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 from .load.records import LATE_SEND_THRESHOLD
-from .result import LoadResult
+from .result import RATE_TOLERANCE, LoadResult
 from .specs import SLOSpec
 
+PASS, FAIL, VOID = "pass", "fail", "void"
+# What chaos sets going: a window that ends before these have happened has not seen the story.
+CHAOS_CONSEQUENCES = frozenset({
+    "pod.deleted", "pod.prestop", "pod.signal", "pod.exited", "pod.gone", "node.cordoned",
+    "node.terminated", "rollout.started", "deployment.scaled",
+})
 
-def judge(result: LoadResult, slo: SLOSpec) -> list[str]:
-    """Every way ``result`` breaks ``slo``, one sentence each. Empty means the test passes."""
-    violations = []
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # PASS, FAIL or VOID
+    violations: list[str] = field(default_factory=list)  # why it failed, or why it is void
+
+
+def _is_success(name: str) -> bool:
+    return name.isdigit() and name.startswith("2")
+
+
+def _error_checks(slo: SLOSpec, errors: int, requests: int, ignored: str) -> list[str]:
+    broken = []
+    if slo.max_errors is not None and errors > slo.max_errors:
+        broken.append(f"{errors} of {requests} requests failed{ignored}; "
+                      f"ingress_slo allows max_errors={slo.max_errors}")
+    if slo.max_error_rate is not None and requests and errors / requests > slo.max_error_rate:
+        broken.append(f"error rate {errors / requests:.2%}{ignored} is above "
+                      f"ingress_slo max_error_rate={slo.max_error_rate:g}")
+    return broken
+
+
+def _stretches(result: LoadResult) -> str:
+    shown = ", ".join(f"{s.start:.2f}..{s.end:.2f} s" for s in result.stalls[:5])
+    more = f" and {len(result.stalls) - 5} more" if len(result.stalls) > 5 else ""
+    return shown + more if shown else "none"
+
+
+def _generator_failures(result: LoadResult) -> list[str]:
+    """Why the generator's own figures cannot be trusted, one sentence each (empty: they can)."""
+    if result.held_rate:
+        return []
+    limit = f"{LATE_SEND_THRESHOLD * 1000:g} ms"
+    parts = []
+    if result.late:
+        parts.append(f"{result.late} handed out more than {limit} late by the generator "
+                     f"itself (it stalled at {_stretches(result)})")
+    if result.waited_for_connection:
+        parts.append(f"{result.waited_for_connection} waited more than {limit} for a "
+                     f"connection at the cap of {result.max_connections} "
+                     f"({result.max_connections_reason}; raise ingress_load(max_connections=))")
+    if result.not_sent:
+        parts.append(f"{result.not_sent} never sent")
+    return [f"the load generator could not hold the rate: of {result.scheduled} scheduled "
+            f"requests, {'; '.join(parts)} (more than {RATE_TOLERANCE:.0%})"]
+
+
+def chaos_after_window(result: LoadResult, still_terminating: Sequence[str]) -> str | None:
+    """What chaos the window missed, in one sentence, or None: actions and the terminations
+    they start that came after its end, and pods (``still_terminating``) not yet gone."""
+    late = [e for e in result.events if e.at > result.duration
+            and (e.source == "chaos" or e.kind in CHAOS_CONSEQUENCES)]
+    if not late and not still_terminating:
+        return None
+    parts = [f"{e.kind} {e.subject} at {e.at:.2f} s" for e in late[:5]]
+    if len(late) > 5:
+        parts.append(f"{len(late) - 5} more events")
+    parts += [f"{name} still terminating" for name in still_terminating]
+    advice = (f"a window of at least {math.ceil(max(e.at for e in late)) + 1} s would have "
+              "covered what happened so far" if late else "lengthen the window")
+    if still_terminating:
+        advice += ("; terminating pods need it longer still, past their preStop sleep and "
+                   "grace period")
+    return (f"the load window ended at {result.duration:.2f} s before the chaos did: "
+            f"{', '.join(parts)}; {advice}")
+
+
+def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = ()) -> Verdict:
+    """Every way ``result`` breaks ``slo``, and whose fault it is.
+
+    ``still_terminating`` names the pods still terminating when the window ended.
+    """
     if result.requests == 0:
-        violations.append("no request was sent: the load window was empty")
-        return violations
-    if not result.held_rate:
-        violations.append(
-            f"the load generator could not hold the rate: {result.not_sent} requests not sent "
-            f"and {result.late} sent more than {LATE_SEND_THRESHOLD * 1000:g} ms late out of "
-            f"{result.requests + result.not_sent} scheduled; the verdict on the ingress is void"
-        )
-    counted = result.errors - sum(
-        n for name, n in result.by_outcome.items() if name in slo.ignore)
+        return Verdict(VOID, ["no request was sent: the load window was empty"])
     ignored = f" (not counting {', '.join(slo.ignore)})" if slo.ignore else ""
-    if slo.max_errors is not None and counted > slo.max_errors:
-        violations.append(
-            f"{counted} of {result.requests} requests failed{ignored}; "
-            f"ingress_slo allows max_errors={slo.max_errors}"
-        )
-    if slo.max_error_rate is not None and counted / result.requests > slo.max_error_rate:
-        violations.append(
-            f"error rate {counted / result.requests:.2%}{ignored} is above "
-            f"ingress_slo max_error_rate={slo.max_error_rate:g}"
-        )
-    if slo.p99 is not None and result.latency["p99"] > slo.p99 * 1000:
-        violations.append(
-            f"p99 latency {result.latency['p99']:.1f} ms is above ingress_slo "
-            f"p99={slo.p99 * 1000:g} ms"
-        )
-    return violations
+    left_out = sum(n for name, n in result.by_outcome.items()
+                   if name in slo.ignore and not _is_success(name))
+    uncertified = sum(n for name, n in result.uncertified_by_outcome.items()
+                      if name not in slo.ignore)
+    certified = result.errors - left_out - uncertified
+    failures = _error_checks(slo, certified, result.requests, ignored)
+    generator = _generator_failures(result)
+    # A lagging generator's latencies include its own lag: no p99 verdict then.
+    if slo.p99 is not None and result.latency["p99"] > slo.p99 * 1000 and not generator:
+        failures.append(f"p99 latency {result.latency['p99']:.1f} ms is above ingress_slo "
+                        f"p99={slo.p99 * 1000:g} ms")
+    missed = chaos_after_window(result, still_terminating)
+    if missed is not None:
+        failures.append(missed)
+    # Errors that would break the SLO only if the uncertified ones counted: void, not fail.
+    doubtful = not _error_checks(slo, certified, result.requests, ignored) and bool(
+        _error_checks(slo, certified + uncertified, result.requests, ignored))
+    if doubtful:
+        kinds = ", ".join(f"{k} x{n}" for k, n in result.uncertified_by_outcome.items())
+        generator.append(
+            f"{uncertified} errors ({kinds}) fell in stretches where the load generator itself "
+            f"stalled ({_stretches(result)}) and are not certified")
+    if failures:
+        return Verdict(FAIL, failures + [f"also: {reason}" for reason in generator])
+    if generator:
+        return Verdict(VOID, [*generator, "the verdict on the ingress is void: rerun on a "
+                                          "machine with CPU to spare"])
+    return Verdict(PASS)

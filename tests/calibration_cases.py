@@ -1,4 +1,4 @@
-"""Documented field cases (../shared/docs/alb-facts.md) as qualitative outcomes on the sim.
+"""Documented field cases (docs/alb-facts.md) as qualitative outcomes on the sim.
 
 Copied into a pytester directory and run by tests/test_calibration.py with compressed time.
 Each case states the source it reproduces; a case "with errors" asserts that there were some,
@@ -46,6 +46,7 @@ def test_1064_prestop_5s_not_enough(ingress_load):
 @pytest.mark.alb(deregistration_delay="30s")
 @pytest.mark.sample_service(prestop_sleep="25s", grace_period="60s")
 @pytest.mark.kill_pods(at="3s")
+@pytest.mark.ingress_load(duration="35s")  # SIGTERM at 28.5 s: the window sees the pod go
 def test_1064_prestop_25s_enough(ingress_load):
     ingress_load.run()
 

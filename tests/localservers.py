@@ -6,6 +6,8 @@ import asyncio
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -86,3 +88,72 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# A server in a process of its own, so that its work never competes with the load generator
+# for the GIL: it answers every request, except that one arriving between two monotonic
+# instants (one clock for every process) gets its answer only at the second.
+_FROZEN_SERVER = """
+import asyncio, sys, time
+freeze_from, freeze_until = float(sys.argv[1]), float(sys.argv[2])
+ANSWER = b"HTTP/1.1 200 OK\\r\\nContent-Length: 17\\r\\n\\r\\nYou've hit local\\n"
+
+resumed = False
+
+async def handle(reader, writer):
+    global resumed
+    try:
+        while await reader.readuntil(b"\\r\\n\\r\\n"):
+            now = time.monotonic()
+            if freeze_from <= now < freeze_until:
+                await asyncio.sleep(freeze_until - now)
+                if not resumed:  # when the freeze really ended, on a busy machine
+                    resumed = True
+                    print(time.monotonic(), flush=True)
+            writer.write(ANSWER)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+class FrozenServer:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        assert process.stdout is not None
+        self.url = f"http://127.0.0.1:{int(process.stdout.readline())}/"
+
+    def resumed_at(self) -> float:
+        """When the server really answered again (a busy machine wakes it late)."""
+        assert self.process.stdout is not None
+        return float(self.process.stdout.readline())
+
+
+@contextmanager
+def serve_frozen(freeze_from: float, freeze_until: float) -> Iterator[FrozenServer]:
+    """A keep-alive HTTP server in its own process that freezes (answers nothing) between two
+    ``time.monotonic()`` instants, then answers everything; it ends when its stdin closes."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _FROZEN_SERVER, repr(freeze_from), repr(freeze_until)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        yield FrozenServer(process)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

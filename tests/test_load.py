@@ -6,6 +6,7 @@ import functools
 import itertools
 import ssl
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,18 @@ from pytest_ingress_chaos.load.generator import LoadGenerator
 from pytest_ingress_chaos.load.records import RequestLog
 from pytest_ingress_chaos.load.schedule import Schedule
 from pytest_ingress_chaos.result import summarize
-from pytest_ingress_chaos.specs import LoadSpec
+from pytest_ingress_chaos.specs import LoadSpec, SLOSpec
 from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.verdict import PASS, VOID, judge
 
-from .localservers import answer_ok, closed_port, never_answer, reset_after_request, serve
+from .localservers import (
+    answer_ok,
+    closed_port,
+    never_answer,
+    reset_after_request,
+    serve,
+    serve_frozen,
+)
 
 
 def _run(url: str, **spec: object) -> tuple[Timeline, LoadGenerator]:
@@ -59,15 +68,78 @@ def test_refused_connections_are_classified() -> None:
 
 
 def test_latency_counts_from_the_scheduled_time_when_connections_run_out() -> None:
-    """One connection, a server taking 50 ms, 40 requests/s: requests queue behind each other,
-    and the latency a user would see includes the queueing (coordinated omission)."""
+    """A cap of one connection, a server taking 50 ms, 40 requests/s: requests queue behind
+    each other, the latency a user would see includes the queueing (coordinated omission),
+    and the wait is the connection cap's, not the generator's own lag."""
+    slow = functools.partial(answer_ok, delay=0.05)
+    with serve(slow) as url:
+        timeline, _ = _run(url, rate=40, duration=0.5, connections=1, max_connections=1)
+    result = summarize(timeline, 40)
+    assert result.requests == 20
+    assert result.latency["max"] > 400  # last request waited ~19 x 25 ms for the connection
+    assert result.late == 0 and result.waited_for_connection > 10 and not result.held_rate
+    assert (result.max_connections, result.max_connections_reason) == (1, "max_connections")
+
+
+def test_a_busy_pool_grows_instead_of_queueing() -> None:
+    """The same slow server without a cap: every request goes out on time, on a new
+    connection when the pool is busy, and the latency is the server's own 50 ms."""
     slow = functools.partial(answer_ok, delay=0.05)
     with serve(slow) as url:
         timeline, _ = _run(url, rate=40, duration=0.5, connections=1)
     result = summarize(timeline, 40)
-    assert result.requests == 20
-    assert result.latency["max"] > 400  # last request waited ~19 x 25 ms for the connection
-    assert result.late > 0 and not result.held_rate
+    assert result.requests == 20 and result.held_rate
+    assert result.waited_for_connection == 0
+    assert result.latency["max"] < 200
+    assert result.peak_connections >= 2
+    assert result.max_connections == 1 + 80  # the pool + rate x timeout (40/s x 2 s)
+
+
+def test_a_frozen_target_shows_as_latency_and_not_as_a_lagging_generator() -> None:
+    """A target that answers nothing for 1 s, then everything, under 1,000 requests/s and a
+    5 s timeout: the pool of 100 connections grows to carry every request on time, nothing
+    is void, and the corrected p99 is what coordinated-omission theory predicts: the requests
+    due in the freeze wait for its end, so the slowest 1 % of a 5 s window waited at least
+    1 s - 1 % x 5 s = 0.95 s."""
+    rate, window, freeze = 1000, 5.0, 1.0
+    start = time.monotonic() + 1.0  # the schedule's start, after the pool has opened
+    with serve_frozen(start + 2.0, start + 2.0 + freeze) as server:
+        timeline = Timeline()
+        generator = LoadGenerator(server.url, LoadSpec(rate=rate, duration=window,
+                                                       timeout=5.0), timeline)
+        generator.start(at=start)
+        generator.wait()
+        # On a loaded machine the server wakes a little late: the freeze it really had.
+        freeze = server.resumed_at() - (start + 2.0)
+    result = summarize(timeline, rate)
+    verdict = judge(result, SLOSpec())
+    assert verdict.kind == PASS, verdict.violations
+    assert result.by_outcome == {"200": rate * window}
+    assert result.waited_for_connection == 0 and result.peak_connections > 100
+    expected_p99 = (freeze - 0.01 * window) * 1000
+    assert result.latency["p99"] == pytest.approx(expected_p99, rel=0.10)
+
+
+def test_a_generator_starved_of_cpu_is_called_out() -> None:
+    """A busy loop holding the GIL in the load thread's process for about a second: the
+    generator cannot send on time, and the verdict says so (void) instead of judging the
+    ingress on figures it could not measure."""
+    with serve(answer_ok) as url:
+        timeline = Timeline()
+        generator = LoadGenerator(url, LoadSpec(rate=200, duration=3.0), timeline)
+        generator.start()
+        time.sleep(0.5)
+        hogged = time.monotonic()
+        sum(range(60_000_000))  # C code that never releases the GIL
+        hogged = time.monotonic() - hogged
+        generator.wait()
+    result = summarize(timeline, 200)
+    assert hogged > 0.3, "the busy loop was too short to starve anything"
+    assert result.late > 0.01 * result.scheduled
+    assert result.stalls and max(s.end - s.start for s in result.stalls) > 0.25
+    verdict = judge(result, SLOSpec())
+    assert verdict.kind == VOID
+    assert "handed out more than 50 ms late by the generator itself" in verdict.violations[0]
 
 
 def test_stop_ends_the_window_early() -> None:
@@ -129,10 +201,11 @@ def test_shares_of_a_schedule_cover_it_exactly_once() -> None:
 
 def test_merged_logs_keep_records_pods_and_histograms() -> None:
     first, second = RequestLog(), RequestLog()
-    first.add(1.0, 1.001, 1.011, 200, "kubia-a")
-    second.add(1.5, 1.5, 1.6, 200, "kubia-b")
-    second.add(2.0, 2.1, 2.2, 502, None)
-    second.add(2.5, 2.5, 2.51, 200, "kubia-a")
+    first.add(1.0, 1.001, 1.001, 1.011, 200, "kubia-a")
+    second.add(1.5, 1.5, 1.5, 1.6, 200, "kubia-b")
+    second.add(2.0, 2.1, 2.1, 2.2, 502, None)
+    second.add(2.5, 2.5, 2.6, 2.61, 200, "kubia-a")
+    second.stalled(2.0, 2.1)
     first.merge(second.export())
     assert len(first) == 4
     assert first.pod_names == ["kubia-a", "kubia-b"]
@@ -140,7 +213,9 @@ def test_merged_logs_keep_records_pods_and_histograms() -> None:
         "kubia-a", "kubia-b", None, "kubia-a"]
     assert list(first.outcome) == [200, 200, 502, 200]
     assert first.corrected.get_total_count() == 4
-    assert first.late == 1  # the request sent 100 ms after its time
+    assert first.late == 1  # the request handed out 100 ms after its time
+    assert first.waited == 1  # the request that waited 100 ms for a connection
+    assert first.stalls == [(2.0, 2.1)]
     assert first.corrected.get_max_value() == pytest.approx(200_000, rel=1e-3)
 
 

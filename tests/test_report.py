@@ -3,6 +3,8 @@ race makes them, are listed briefly, and the JSON report keeps every window."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from pytest_ingress_chaos import outcomes
 from pytest_ingress_chaos.clock import TestClock
 from pytest_ingress_chaos.report import jsonreport, terminal
@@ -24,11 +26,11 @@ def scattered_errors(every: int) -> LoadResult:
         due = 1000.0 + i / 10
         outcome = 502 if i % every == 0 else 200
         pod = "kubia-a" if outcomes.is_success(outcome) else None
-        timeline.requests.add(due, due + 0.001, due + 0.002, outcome, pod)
+        timeline.requests.add(due, due + 0.001, due + 0.001, due + 0.002, outcome, pod)
     timeline.load_end = 1100.0
     result = summarize(timeline, 10.0)
-    result.violations.extend(judge(result, SLOSpec()))
-    return result
+    verdict = judge(result, SLOSpec())
+    return dataclasses.replace(result, verdict=verdict.kind, violations=verdict.violations)
 
 
 def row(result: LoadResult) -> dict[str, object]:

@@ -1,13 +1,20 @@
 """How the load generator sends one request and learns its outcome.
 
-Two engines with one contract: ``send(due)`` starts the request scheduled at ``due`` (or queues
-it when every connection is busy) and returns at once; each finished request is reported
-through the ``record(due, sent, end, outcome, pod)`` callback; ``drain(deadline)`` waits for
-the requests in flight and returns how many queued ones were never sent.
+Two engines with one contract: ``send(due)`` starts the request scheduled at ``due`` and returns
+at once; each finished request is reported through the ``record(due, dispatched, sent, end,
+outcome, pod)`` callback; ``drain(deadline)`` waits for the requests in flight and returns how
+many queued ones were never sent.
+
+Open model, honestly: a request is sent at its due time even when every open connection is
+busy, on a new connection, up to a cap (k6's constant-arrival-rate executor grows its pool of
+virtual users the same way). ``connections`` is the pool opened before the window; the cap
+defaults to what ``rate`` x ``timeout`` requests in flight need, so a stalled ingress shows as
+latency and timeouts, and a request waits for a connection only when the cap (or the machine's
+file descriptor limit) is reached, which the verdict then blames on the load generator.
 
 - :class:`RawHTTPEngine`, for ``http://``: asyncio protocols writing a prebuilt HTTP/1.1 request
-  and parsing the response head in place, with no task or future per request. It holds
-  thousands of requests per second on one core, which the rate promise needs.
+  and parsing the response with httptools (llhttp, the parser of Node.js), with no task or
+  future per request. It holds thousands of requests per second on one core.
 - :class:`HttpxEngine`, for ``https://``: one httpx task per request. TLS and a full HTTP client,
   at a few hundred requests per second per process (``processes=N`` adds more).
 """
@@ -15,18 +22,32 @@ the requests in flight and returns how many queued ones were never sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import math
+import resource
+import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import httptools
 import httpx
 
 from .. import outcomes
 
-Record = Callable[[float, float, float, int, "str | None"], None]
+Record = Callable[[float, float, float, float, int, "str | None"], None]
+# Every stamp is time.monotonic(), the clock of every timeline and process, at full resolution
+# (uvloop's loop.time() is rounded to the millisecond); timers still run on the loop's clock.
+now = time.monotonic
 _POD_PREFIX = b"You've hit "  # the kubia sample app names the pod that served the request
+_BODY_KEPT = 300  # bytes of a body read for the pod name
+# Local resource exhaustion: the machine running the tests failed, not the ingress.
+_RUNNER_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS,
+                            errno.ENOMEM, errno.EADDRINUSE})
+_FD_HEADROOM = 256  # descriptors left for everything else the process does
 
 
 def serving_pod(body: bytes) -> str | None:
@@ -43,18 +64,49 @@ def classify_error(exc: BaseException) -> int:
         return outcomes.TIMEOUT
     cause: BaseException | None = exc
     while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return outcomes.DNS_FAILURE
         if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == \
                 errno.ECONNREFUSED:
             return outcomes.CONNECTION_REFUSED
         if isinstance(cause, (ConnectionResetError, BrokenPipeError)):
             return outcomes.CONNECTION_RESET
+        if getattr(cause, "errno", None) in _RUNNER_ERRNOS:
+            return outcomes.RUNNER_ERROR
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
         return outcomes.CONNECTION_RESET  # the peer closed or broke the connection mid-request
     return outcomes.OTHER_ERROR
 
 
+def connection_cap(rate: float, timeout: float, connections: int, requested: int | None
+                   ) -> tuple[int, str]:
+    """The most connections one process may open, and why that number.
+
+    Without ``requested``: the pool plus enough for every request of ``timeout`` wall seconds
+    to be in flight at once. Either way within the file descriptor limit, which is raised to
+    its hard ceiling when need be (a load generator is expected to; wrk's users do it by hand).
+    """
+    wanted = requested if requested is not None else connections + math.ceil(rate * timeout)
+    why = "max_connections" if requested is not None else "rate x timeout"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if wanted + _FD_HEADROOM > soft:
+        ceiling = wanted + _FD_HEADROOM if hard == resource.RLIM_INFINITY else \
+            min(hard, wanted + _FD_HEADROOM)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if wanted + _FD_HEADROOM > soft:
+        return max(1, soft - _FD_HEADROOM), f"the file descriptor limit ({soft})"
+    return wanted, why
+
+
 class Engine(Protocol):
+    max_connections: int
+    peak_connections: int
+
+    async def open_pool(self) -> None: ...
+
     def send(self, due: float) -> None: ...
 
     async def drain(self, deadline: float) -> int: ...
@@ -62,39 +114,40 @@ class Engine(Protocol):
     async def close(self) -> None: ...
 
 
-def make_engine(url: str, *, connections: int, timeout: float, keepalive: bool,
-                record: Record) -> Engine:
-    if url.startswith("http://"):
-        return RawHTTPEngine(url, connections=connections, timeout=timeout,
-                             keepalive=keepalive, record=record)
-    return HttpxEngine(url, connections=connections, timeout=timeout, keepalive=keepalive,
-                       record=record)
+def make_engine(url: str, *, connections: int, max_connections: int, timeout: float,
+                keepalive: bool, record: Record) -> Engine:
+    engine: type[RawHTTPEngine | HttpxEngine] = \
+        RawHTTPEngine if url.startswith("http://") else HttpxEngine
+    return engine(url, connections=connections, max_connections=max_connections,
+                  timeout=timeout, keepalive=keepalive, record=record)
 
 
 # --- the raw HTTP/1.1 engine ------------------------------------------------------------------
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection carrying one request at a time."""
+    """One keep-alive connection carrying one request at a time; httptools parses the
+    responses (its callbacks are the ``on_*`` methods)."""
 
     def __init__(self, engine: RawHTTPEngine) -> None:
         self.engine = engine
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.parser = httptools.HttpResponseParser(self)
         self.due: float | None = None  # the request in flight, by its scheduled time
+        self.dispatched = 0.0
         self.sent = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.status = 0  # of the response being read; 0 until its head is complete
-        self.body_start = 0
-        self.length = -1  # Content-Length; -1 while unknown; -2 for chunked; -3 until close
-        self.keep_alive = True
+        self.body = bytearray()
+        self.headers_done = False
+        self.complete = False
 
     # request ------------------------------------------------------------------------------
 
-    def start(self, due: float, sent: float) -> None:
+    def start(self, due: float, dispatched: float, sent: float) -> None:
         assert self.transport is not None
-        self.due, self.sent, self.status = due, sent, 0
-        self.buffer.clear()
+        self.due, self.dispatched, self.sent = due, dispatched, sent
+        self.body.clear()
+        self.headers_done = self.complete = False
         self.transport.write(self.engine.request)
         self.timer = self.engine.loop.call_at(sent + self.engine.timeout, self._timed_out)
 
@@ -102,7 +155,8 @@ class _Connection(asyncio.Protocol):
         assert self.due is not None
         if self.timer is not None:
             self.timer.cancel()
-        self.engine.record(self.due, self.sent, self.engine.loop.time(), outcome, pod)
+        self.engine.record(self.due, self.dispatched, self.sent, now(),
+                           outcome, pod)
         self.due = None
 
     def _timed_out(self) -> None:
@@ -110,7 +164,19 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.abort()  # the connection may still deliver a late answer: drop it
 
-    # response -----------------------------------------------------------------------------
+    # response: httptools callbacks ------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        if len(self.body) < _BODY_KEPT:
+            self.body += body[:_BODY_KEPT - len(self.body)]
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    # transport ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -118,55 +184,24 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.due is None:
             return  # bytes after a timed-out request; the connection is being closed
-        self.buffer += data
-        if not self.status and not self._parse_head():
-            return
-        body = self.buffer[self.body_start:]
-        if self.length >= 0:
-            if len(body) < self.length:
-                return
-            body = body[:self.length]
-        elif self.length == -2:
-            if not body.endswith(b"0\r\n\r\n"):
-                return
-            body = body.split(b"\r\n", 1)[1] if b"\r\n" in body else body
-        else:
-            return  # read until the server closes: finished in connection_lost
-        self._finish(self.status, serving_pod(bytes(body[:300])))
-        self.engine.release(self, reusable=self.keep_alive)
-
-    def _parse_head(self) -> bool:
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return False
-        head = bytes(self.buffer[:end]).lower()
-        status_line, _, headers = head.partition(b"\r\n")
         try:
-            self.status = int(status_line.split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            self.status = 0
-            self._finish(outcomes.OTHER_ERROR, None)
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._finish(outcomes.BAD_RESPONSE, None)
             assert self.transport is not None
             self.transport.abort()
-            return False
-        self.body_start = end + 4
-        self.length = -3
-        self.keep_alive = self.engine.keepalive and not status_line.startswith(b"http/1.0")
-        for line in headers.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name == b"content-length":
-                self.length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value:
-                self.length = -2
-            elif name == b"connection" and b"close" in value:
-                self.keep_alive = False
-        return True
+            return
+        if self.complete:
+            status = self.parser.get_status_code()
+            reusable = self.engine.keepalive and self.parser.should_keep_alive()
+            self._finish(status, serving_pod(bytes(self.body)))
+            self.engine.release(self, reusable=reusable)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.due is not None:
-            if self.status and self.length == -3:  # a body delimited by the close
-                body = bytes(self.buffer[self.body_start:self.body_start + 300])
-                self._finish(self.status, serving_pod(body))
+            if self.headers_done and exc is None:
+                # A body delimited by the close (no length, not chunked): complete now.
+                self._finish(self.parser.get_status_code(), serving_pod(bytes(self.body)))
             else:  # closed or reset before a whole response
                 self._finish(outcomes.CONNECTION_RESET if exc is None else classify_error(exc),
                              None)
@@ -174,11 +209,11 @@ class _Connection(asyncio.Protocol):
 
 
 class RawHTTPEngine:
-    """``connections`` keep-alive connections; a request due while all are busy waits for one
-    (and is recorded as sent late)."""
+    """A pool of ``connections`` keep-alive connections, grown up to ``max_connections`` when
+    every one is busy; past the cap a request waits for a connection."""
 
-    def __init__(self, url: str, *, connections: int, timeout: float, keepalive: bool,
-                 record: Record) -> None:
+    def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
+                 keepalive: bool, record: Record) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -187,46 +222,74 @@ class RawHTTPEngine:
                         "User-Agent: pytest-ingress-chaos\r\nAccept: */*\r\n"
                         f"{'' if keepalive else 'Connection: close' + chr(13) + chr(10)}"
                         "\r\n").encode("latin-1")
-        self.limit = connections
+        self.pool_size = connections
+        self.max_connections = max_connections
+        self.peak_connections = 0
         self.timeout = timeout
         self.keepalive = keepalive
         self.record = record
         self.loop = asyncio.get_running_loop()
         self.idle: list[_Connection] = []
         self.open = 0  # connections open or opening
-        self.waiting: deque[float] = deque()
+        self.waiting: deque[tuple[float, float]] = deque()  # (due, dispatched)
         self.busy: set[_Connection] = set()
         self._connecting: set[asyncio.Task[None]] = set()
 
+    async def open_pool(self) -> None:
+        """Open the pool before the window, as wrk2 does, so the first requests do not pay
+        for connecting. A connection that fails now is simply not pooled: the requests will
+        meet the failure themselves."""
+        if not self.keepalive:
+            return
+
+        async def one() -> None:
+            self._opened()
+            try:
+                _, connection = await asyncio.wait_for(self.loop.create_connection(
+                    lambda: _Connection(self), self.host, self.port), self.timeout)
+            except (OSError, asyncio.TimeoutError):
+                self.open -= 1
+                return
+            self.idle.append(connection)
+
+        await asyncio.gather(*(one() for _ in range(self.pool_size)))
+
+    def _opened(self) -> None:
+        self.open += 1
+        self.peak_connections = max(self.peak_connections, self.open)
+
     def send(self, due: float) -> None:
+        stamp = now()
         if self.idle:
             connection = self.idle.pop()
             self.busy.add(connection)
-            connection.start(due, self.loop.time())
-        elif self.open < self.limit:
-            self._connect(due)
+            connection.start(due, stamp, stamp)
+        elif self.open < self.max_connections:
+            self._connect(due, stamp)
         else:
-            self.waiting.append(due)
+            self.waiting.append((due, stamp))
 
-    def _connect(self, due: float) -> None:
-        self.open += 1
-        task = self.loop.create_task(self._open_and_send(due))
+    def _connect(self, due: float, dispatched: float) -> None:
+        self._opened()
+        # A request on a new connection is under way from the moment it is decided on: any
+        # later delay is connecting (the target's) or the loop's (the generator's), never a
+        # wait for a connection.
+        task = self.loop.create_task(self._open_and_send(due, dispatched, now()))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
-    async def _open_and_send(self, due: float) -> None:
-        sent = self.loop.time()  # a request on a new connection is under way once connecting
+    async def _open_and_send(self, due: float, dispatched: float, sent: float) -> None:
         try:
             _, connection = await asyncio.wait_for(
                 self.loop.create_connection(lambda: _Connection(self), self.host, self.port),
                 self.timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             self.open -= 1
-            self.record(due, sent, self.loop.time(), classify_error(exc), None)
+            self.record(due, dispatched, sent, now(), classify_error(exc), None)
             self._next_waiting()
             return
         self.busy.add(connection)
-        connection.start(due, sent)
+        connection.start(due, dispatched, sent)
 
     def release(self, connection: _Connection, *, reusable: bool) -> None:
         if not reusable:
@@ -236,7 +299,8 @@ class RawHTTPEngine:
         self.busy.discard(connection)
         if self.waiting:
             self.busy.add(connection)
-            connection.start(self.waiting.popleft(), self.loop.time())
+            due, dispatched = self.waiting.popleft()
+            connection.start(due, dispatched, now())
         else:
             self.idle.append(connection)
 
@@ -249,11 +313,11 @@ class RawHTTPEngine:
         self._next_waiting()
 
     def _next_waiting(self) -> None:
-        if self.waiting and self.open < self.limit:
-            self._connect(self.waiting.popleft())
+        if self.waiting and self.open < self.max_connections:
+            self._connect(*self.waiting.popleft())
 
     async def drain(self, deadline: float) -> int:
-        while (self.busy or self._connecting or self.waiting) and self.loop.time() < deadline:
+        while (self.busy or self._connecting or self.waiting) and now() < deadline:
             await asyncio.sleep(0.01)
         not_sent = len(self.waiting)
         self.waiting.clear()
@@ -264,6 +328,8 @@ class RawHTTPEngine:
             task.cancel()
         await asyncio.gather(*self._connecting, return_exceptions=True)
         for connection in [*self.idle, *self.busy]:
+            if connection.due is not None:  # cut off by the shutdown, not by the ingress
+                connection._finish(outcomes.ABANDONED, None)
             if connection.transport is not None:
                 connection.transport.abort()
         await asyncio.sleep(0)  # let connection_lost callbacks run before the loop closes
@@ -273,36 +339,45 @@ class RawHTTPEngine:
 
 
 class HttpxEngine:
-    """One task per request on an ``httpx.AsyncClient`` (TLS, full HTTP client)."""
+    """One task per request on an ``httpx.AsyncClient`` (TLS, full HTTP client); at most
+    ``max_connections`` requests in flight, the rest wait for a slot."""
 
-    def __init__(self, url: str, *, connections: int, timeout: float, keepalive: bool,
-                 record: Record) -> None:
+    def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
+                 keepalive: bool, record: Record) -> None:
         self.url = url
         self.timeout = timeout
         self.record = record
+        self.max_connections = max_connections
+        self.peak_connections = 0
         self.loop = asyncio.get_running_loop()
-        self.slots = asyncio.Semaphore(connections)
+        self.slots = asyncio.Semaphore(max_connections)
+        self.active = 0
         self.in_flight: set[asyncio.Task[None]] = set()
         self.not_sent = 0
         self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=connections,
+            limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=connections if keepalive else 0),
             timeout=None, headers={} if keepalive else {"Connection": "close"},
         )
 
+    async def open_pool(self) -> None:
+        """httpx opens its connections as requests need them."""
+
     def send(self, due: float) -> None:
-        task = self.loop.create_task(self._request(due))
+        task = self.loop.create_task(self._request(due, now()))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
-    async def _request(self, due: float) -> None:
+    async def _request(self, due: float, dispatched: float) -> None:
         try:
             await self.slots.acquire()
         except asyncio.CancelledError:
             self.not_sent += 1  # still waiting for a connection when the window closed
             return
+        self.active += 1
+        self.peak_connections = max(self.peak_connections, self.active)
         try:
-            sent = self.loop.time()
+            sent = now()
             pod = None
             try:
                 response = await asyncio.wait_for(self.client.get(self.url), self.timeout)
@@ -310,14 +385,18 @@ class HttpxEngine:
                 pod = serving_pod(response.content)
             except (asyncio.TimeoutError, httpx.HTTPError, OSError) as exc:
                 outcome = classify_error(exc)
-            self.record(due, sent, self.loop.time(), outcome, pod)
+            except asyncio.CancelledError:  # cut off by the shutdown, not by the ingress
+                self.record(due, dispatched, sent, now(), outcomes.ABANDONED, None)
+                raise
+            self.record(due, dispatched, sent, now(), outcome, pod)
         finally:
+            self.active -= 1
             self.slots.release()
 
     async def drain(self, deadline: float) -> int:
         if self.in_flight:
             _, stuck = await asyncio.wait(set(self.in_flight),
-                                          timeout=max(0.0, deadline - self.loop.time()))
+                                          timeout=max(0.0, deadline - now()))
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)

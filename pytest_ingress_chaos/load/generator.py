@@ -15,14 +15,16 @@ re-raised by ``wait()``/``stop()`` in the caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadGeneratorError
 from ..specs import LoadSpec
-from .engines import make_engine
+from .engines import connection_cap, make_engine, now
+from .records import LATE_SEND_THRESHOLD
 from .schedule import Schedule
 from .workers import LoadWorkers
 
@@ -30,7 +32,26 @@ if TYPE_CHECKING:
     from ..timeline import Timeline
 
 _POLL = 0.05  # longest the schedule waits before it looks at the stop flag again
+_POOL_BUDGET = 0.5  # wall seconds the pool may take to open before the window starts anyway
+_WORKER_LEAD = 1.0  # wall seconds between starting worker processes and the common start
+_DIGEST = 64  # records a tick puts into the histograms: a burst is spread over later ticks
 _STOP_GRACE = 5.0  # seconds a stopping thread gets on top of the request timeout
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (its timers, sockets and protocols cost a
+    fraction of asyncio's, which is headroom for the schedule), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 class LoadGenerator:
@@ -77,7 +98,8 @@ class LoadGenerator:
         if self.spec.processes > 1:
             self._workers = LoadWorkers(self.url, self.spec, self.timeline.clock)
             self._share = (0, self.spec.processes)
-            at = time.monotonic() + 0.05  # every worker is ready and waiting for this
+            # Every worker is ready and waiting for this, with time to open its pool.
+            at = time.monotonic() + _WORKER_LEAD
             self._workers.start(at)
         self._start_at = at
         self._thread = threading.Thread(target=self._thread_main, name="ingress-load",
@@ -150,20 +172,28 @@ class LoadGenerator:
 
     def _thread_main(self) -> None:
         try:
-            asyncio.run(self._run())
+            run_loop(self._run())
         except BaseException as exc:  # re-raised in the test by wait()/stop()
             self._error = exc
         finally:
             self._ready.set()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         spec = self.spec
-        engine = make_engine(self.url, connections=spec.connections, timeout=self.timeout,
-                             keepalive=spec.keepalive, record=self.timeline.requests.add)
+        log = self.timeline.requests
+        stride = self._share[1]
+        cap, log.cap_reason = connection_cap(
+            spec.rate / stride, self.timeout, spec.connections,
+            None if spec.max_connections is None else -(-spec.max_connections // stride))
+        engine = make_engine(self.url, connections=min(spec.connections, cap),
+                             max_connections=cap, timeout=self.timeout,
+                             keepalive=spec.keepalive, record=log.add)
         try:
-            # loop.time() is time.monotonic(), the clock of every timeline and process.
-            start = self._start_at if self._start_at is not None else loop.time()
+            # Best effort within a budget: a pool that cannot open in time (a dead ingress)
+            # must not delay the window; its requests meet the failure themselves.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(engine.open_pool(), _POOL_BUDGET)
+            start = self._start_at if self._start_at is not None else now()
             schedule = Schedule(start, spec.rate, self.window, *self._share)
             self.timeline.load_start = start
             if self._on_start is not None:
@@ -172,28 +202,40 @@ class LoadGenerator:
             await self._fire_when_due(schedule, engine.send)
             # The window is the whole schedule, even though its last request is due 1/rate
             # before the end; a stop cuts it short.
-            self.timeline.load_end = loop.time() if self._stop.is_set() else start + self.window
-            self.timeline.not_sent += await engine.drain(loop.time() + self.timeout + 1.0)
+            self.timeline.load_end = now() if self._stop.is_set() else start + self.window
+            self.timeline.not_sent += await engine.drain(now() + self.timeout + 1.0)
         finally:
             await engine.close()
+            log.max_connections = engine.max_connections
+            log.peak_connections = engine.peak_connections
 
     async def _fire_when_due(self, schedule: Schedule, send: Callable[[float], None]) -> None:
         """A timer chain, not a task per request: each tick sends what is due and re-arms for
-        the next due time."""
+        the next due time, at least every ``_POLL`` seconds. A tick that runs late tells that
+        the loop could not run (CPU, the GIL, a blocking call): a stall of the generator
+        itself, recorded so the verdict blames no one for what happened in it."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        log = self.timeline.requests
+        armed_for = now()
 
         def tick() -> None:
+            nonlocal armed_for
+            this = now()
+            if this - armed_for > LATE_SEND_THRESHOLD:
+                log.stalled(armed_for, this)
             if self._stop.is_set():
                 done.set_result(None)
                 return
-            for due in schedule.take_due(loop.time()):
+            for due in schedule.take_due(this):
                 send(due)
+            log.digest(_DIGEST)
             upcoming = schedule.next_due
             if upcoming is None:
                 done.set_result(None)
             else:
-                loop.call_at(min(upcoming, loop.time() + _POLL), tick)
+                armed_for = max(this, min(upcoming, this + _POLL))
+                loop.call_later(armed_for - this, tick)
 
         tick()
         await done

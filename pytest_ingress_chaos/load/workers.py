@@ -43,7 +43,7 @@ class LoadWorkers:
                     start_new_session=True,  # Ctrl-C goes to pytest, which stops us in order
                 )
                 self.processes.append(process)
-                self._send(process, json.dumps({
+                self._send_or_fail(process, json.dumps({
                     "url": url, "spec": dataclasses.asdict(worker_spec), "offset": offset,
                     "stride": spec.processes, "time_scale": clock.time_scale}))
             for process in self.processes:
@@ -53,6 +53,13 @@ class LoadWorkers:
         except BaseException:
             self.kill()
             raise
+
+    @classmethod
+    def _send_or_fail(cls, process: subprocess.Popen[bytes], line: str) -> None:
+        try:
+            cls._send(process, line)
+        except OSError:  # BrokenPipeError: it died before reading its settings
+            raise LoadWorkerError(f"a load process did not start: {_stderr(process)}") from None
 
     @staticmethod
     def _send(process: subprocess.Popen[bytes], line: str) -> None:
@@ -93,7 +100,9 @@ class LoadWorkers:
                 process.wait()
             for stream in (process.stdin, process.stdout, process.stderr):
                 if stream is not None:
-                    stream.close()
+                    # Closing stdin flushes what a dead worker never read: a broken pipe.
+                    with contextlib.suppress(OSError):
+                        stream.close()
 
 
 def _read_with_timeout(stream: IO[bytes], timeout: float) -> bytes | None:

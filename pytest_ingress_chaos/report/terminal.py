@@ -24,8 +24,12 @@ def _counts(counts: dict[str, int]) -> str:
 
 def render(result: LoadResult, context: ReportContext) -> str:
     lines = []
-    if result.violations:
+    if result.verdict == "void":
+        lines.append(f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to "
+                     "retry):")
+    elif result.violations:
         lines.append(f"ingress SLO violated in {context.test}:")
+    if result.violations:
         lines += [f"  - {violation}" for violation in result.violations]
         lines.append("")
     scale = f", time scale {result.time_scale:g}" if result.time_scale != 1 else ""
@@ -43,12 +47,25 @@ def render(result: LoadResult, context: ReportContext) -> str:
         f"p50 {_ms(latency['p50'])}  p90 {_ms(latency['p90'])}  p99 {_ms(latency['p99'])}  "
         f"p99.9 {_ms(latency['p99.9'])}  max {_ms(latency['max'])}  (from the scheduled send)")
     lines.append(f"  Send lag  p50 {_ms(lag['p50'])}  p99 {_ms(lag['p99'])}  "
-                 f"max {_ms(lag['max'])}  ({result.late} late, {result.not_sent} not sent)")
+                 f"max {_ms(lag['max'])}  ({result.late} late, {result.not_sent} not sent; "
+                 "the generator's own lag)")
+    lines.append(f"  Connections: peak {result.peak_connections} of a cap of "
+                 f"{result.max_connections} ({result.max_connections_reason}); "
+                 f"{result.waited_for_connection} requests waited for one")
+    if result.stalls:
+        stalls = ", ".join(f"{s.start:.2f}..{s.end:.2f}" for s in result.stalls[:5])
+        more = f" +{len(result.stalls) - 5} more" if len(result.stalls) > 5 else ""
+        lines.append(f"  Generator stalled at {stalls}{more} s; errors not certified there: "
+                     f"{_counts(result.uncertified_by_outcome)}")
     lines.append(f"  Outcomes: {_counts(result.by_outcome)}")
+    if result.runner_errors:
+        lines.append(f"  Runner-side failures (not counted against the ingress): "
+                     f"{result.runner_errors}")
     if result.error_windows:
         lines.append("  Error windows (seconds from load start):")
         shown_windows = result.error_windows[:MAX_WINDOW_LINES]
         lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: {_counts(w.by_outcome)}"
+                  + ("  (not recovered by the end of the window)" if not w.recovered else "")
                   for w in shown_windows]
         if len(result.error_windows) > len(shown_windows):
             lines.append(f"    ... {len(result.error_windows) - len(shown_windows)} more windows "
@@ -63,7 +80,10 @@ def render(result: LoadResult, context: ReportContext) -> str:
     ]
     for w in result.error_windows:
         rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {_counts(w.by_outcome)}"))
-        rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"))
+        rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"
+                     if w.recovered else
+                     f"{'load':<10} <<< errors not recovered by the end of the window "
+                     f"({w.count} so far)"))
     rows.sort()
     if rows:
         lines.append("")
