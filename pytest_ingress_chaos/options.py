@@ -19,6 +19,13 @@ from .errors import SettingsError
 from .specs import DEFAULT_MODE, MODES, LoadSpec
 
 
+PROFILES = ("aws-alb", "gke", "nginx", "generic")
+# A public kubia image (the field report's sample app family): GET on 8080 answers
+# "You've hit <hostname>".
+DEFAULT_IMAGE = "luksa/kubia:latest"
+_FIELD = {"class": "ingress_class"}  # option names that are Python keywords
+
+
 @dataclass(frozen=True)
 class OptionDef:
     """One setting, reachable as ``--ingress-<name>``, ini ``ingress_<name>`` and
@@ -29,10 +36,11 @@ class OptionDef:
     parse: units.Parser
     default: Any = None
     metavar: str = "VALUE"
+    flag: str | None = None  # the command-line flag when it is not --ingress-<name>
 
     @property
     def cli(self) -> str:
-        return "--ingress-" + self.name.replace("_", "-")
+        return self.flag or "--ingress-" + self.name.replace("_", "-")
 
     @property
     def ini(self) -> str:
@@ -66,6 +74,24 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
                   units.positive_number, 1.0, "FACTOR"),
         OptionDef("report_dir", "write one JSON report per ingress test into this directory",
                   lambda value: Path(str(value)), None, "DIR"),
+        # --- the kubernetes backend -------------------------------------------------------
+        OptionDef("kubeconfig", "kubernetes backend: the kubeconfig file (default: $KUBECONFIG, "
+                  "~/.kube/config, or the in-cluster service account)",
+                  lambda value: Path(str(value)), None, "PATH", flag="--kubeconfig"),
+        OptionDef("kube_context", "kubernetes backend: the kubeconfig context (default: its "
+                  "current context)", str, None, "NAME", flag="--kube-context"),
+        OptionDef("profile", "kubernetes backend: how target types map to the ingress: "
+                  f"{', '.join(PROFILES)} (default aws-alb)", units.choice(*PROFILES),
+                  "aws-alb", "NAME"),
+        OptionDef("class", "kubernetes backend: the ingress class (default: the profile's: alb, "
+                  "gce, nginx)", str, None, "NAME"),
+        OptionDef("host", "kubernetes backend: the host name of the Ingress rule (default: "
+                  "none, any host)", str, None, "HOST"),
+        OptionDef("image", f"kubernetes backend: the sample app image (default {DEFAULT_IMAGE}; "
+                  "it must answer GET on port 8080)", str, DEFAULT_IMAGE, "IMAGE"),
+        OptionDef("steady_requests", "kubernetes backend: consecutive 2xx answers through the "
+                  "ingress, from every Ready pod, before a load window opens (default 30)",
+                  units.count_at_least_one, 30, "N"),
     )
 
 
@@ -80,6 +106,13 @@ class SessionSettings:
     seed: int | None = None
     time_scale: float = 1.0
     report_dir: Path | None = None
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    profile: str = "aws-alb"
+    ingress_class: str | None = None
+    host: str | None = None
+    image: str = DEFAULT_IMAGE
+    steady_requests: int = 30
 
     def load_defaults(self) -> LoadSpec:
         """The ``ingress_load`` values a test gets before its own marker is applied."""
@@ -108,7 +141,7 @@ def resolve_session(
             if raw is None or raw == "":
                 continue
             try:
-                values[option.name] = option.parse(raw)
+                values[_FIELD.get(option.name, option.name)] = option.parse(raw)
             except ValueError as exc:
                 raise SettingsError(f"{source}={raw!r}: {exc}") from None
             break

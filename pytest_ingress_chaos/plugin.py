@@ -87,7 +87,8 @@ class IngressSession:
 
     def backend(self) -> Backend:
         if self._backend is None:
-            config = BackendConfig(run_id=self.run_id, worker=self.worker, clock=self.clock)
+            config = BackendConfig(run_id=self.run_id, worker=self.worker, clock=self.clock,
+                                   settings=self.settings)
             self._backend = REGISTRY[self.settings.backend].create(config)
         return self._backend
 

@@ -2,13 +2,16 @@
 process, read from its stdout and its --events file, aimed at with an HTTP client of its own.
 
 Every run uses ``--time-scale 0.2`` (five times faster than real): offsets on the command line
-and in the events are test seconds, waits in the test are wall seconds (``wall()``). Each sim
-gets a session of its own, so that a test can check that nothing of it outlives it, and so that
-the fixture can clean up after a failed test with one signal to the group.
+and in the events are test seconds, waits in the test are wall seconds (``wall()``). The
+simulator and every pod run in sessions of their own (a terminal's Ctrl-C reaches the command
+only), so each sim's processes are found by a tag in their environment, which they all
+inherit: a test checks that none outlives the command, and the fixture stops any a failed test
+left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -21,6 +24,7 @@ import sys
 import sysconfig
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +40,8 @@ SCALE = 0.2
 WAIT = 30.0  # wall seconds any single step may take on a loaded two-core machine
 URL_LINE = re.compile(r"^ingress: (http://127\.0\.0\.1:(\d+))$")
 POD_ADDRESS = re.compile(r"serving at 127\.0\.0\.1:(\d+)")
-EVENT_KEYS = {"t", "source", "kind", "subject", "message"}
+EVENT_KEYS = {"at", "source", "kind", "subject", "message"}  # as in the plugin's JSON report
+TAG = "INGRESS_SIM_TEST_TAG"  # in the environment of a sim and of every process it starts
 
 
 def wall(test_seconds: float) -> float:
@@ -52,9 +57,11 @@ class Sim:
     def __init__(self, args: list[str], workdir: Path, command: list[str] = SIM) -> None:
         self.events_path = workdir / f"events-{id(self)}.jsonl"
         self._stderr: IO[bytes] = (workdir / f"stderr-{id(self)}.txt").open("w+b")
+        self.tag = uuid.uuid4().hex
         self.process = subprocess.Popen(
             [*command, "--time-scale", str(SCALE), "--events", str(self.events_path), *args],
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True,
+            env={**os.environ, TAG: self.tag})
         self.stdout: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -83,6 +90,19 @@ class Sim:
         assert match, f"first line is not 'ingress: <url>': {first!r}"
         return match.group(1)
 
+    def url_on_stderr(self) -> str:
+        """The URL of the ``ingress: <url>`` line on stderr (where it goes with --events -)."""
+        found: list[str] = []
+
+        def printed() -> bool:
+            self._stderr.seek(0)
+            found[:] = [m.group(1) for line in self._stderr.read().decode().splitlines()
+                        if (m := URL_LINE.match(line))]
+            return bool(found)
+
+        assert wait_until(printed, WAIT), f"no 'ingress: <url>' line on stderr; {self.stderr()}"
+        return found[0]
+
     def rest_of_stdout(self) -> list[str]:
         """Every line after those read so far, once the process has closed its stdout."""
         rest = []
@@ -94,7 +114,7 @@ class Sim:
         if group:  # what a terminal does on Ctrl-C: the whole foreground process group
             os.killpg(self.process.pid, signum)
         else:
-            self.process.send_signal(signum)
+            self.process.send_signal(signum)  # does nothing once the process has been reaped
 
     def wait(self, timeout: float = WAIT) -> int:
         try:
@@ -114,13 +134,13 @@ class Sim:
                 if (m := POD_ADDRESS.search(e["message"]))]
 
     def close(self) -> None:
-        """Stop whatever is left of the run (after a failed test): the whole session."""
+        """Stop whatever is left of the run (after a failed test)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.kill()  # its simulator sees its pipe close, and stops its pods
                 self.process.wait()
         self._reader.join(timeout=5)
         assert self.process.stdout is not None
@@ -143,33 +163,37 @@ def start_sim(tmp_path: Path) -> Iterator[StartSim]:
     yield start
     for sim in sims:
         sim.close()
+    left = {}
     for sim in sims:
-        assert_session_ends(sim.process.pid)
+        # Polls: a killed sim's simulator and pods need a moment to see their pipe close.
+        if not wait_until(lambda sim=sim: not leftovers(sim), 5.0):
+            left.update(leftovers(sim))
+    for pid in left:  # so that one failed test does not burden the next ones
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"processes left behind: {left}"
 
 
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def session_members(session: int) -> list[str]:
-    """Command lines of the processes still in ``session`` (the sim's and its pods')."""
+def leftovers(sim: Sim) -> dict[int, str]:
+    """pid -> command line of every process still running with the sim's tag in its
+    environment: its simulator and pods, whatever session they are in."""
     if not Path("/proc").is_dir():
-        return []  # nowhere to look; the port checks still apply
-    members = []
+        return {}  # nowhere to look; the port checks still apply
+    tag = f"{TAG}={sim.tag}".encode()
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            if os.getsid(int(entry.name)) == session:
-                members.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        try:  # a zombie's environment reads empty: only running processes match
+            if tag in (entry / "environ").read_bytes().split(b"\0"):
+                found[int(entry.name)] = \
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (ProcessLookupError, PermissionError, FileNotFoundError):
             continue
-    return members
-
-
-def assert_session_ends(session: int) -> None:
-    # Polls: a SIGKILLed sim's pods need a moment to see their stdin close.
-    assert wait_until(lambda: not session_members(session), 5.0), \
-        f"processes left behind: {session_members(session)}"
+    return found
 
 
 def refuses(port: int) -> bool:
@@ -196,7 +220,7 @@ def assert_nothing_left(sim: Sim, url: str) -> None:
     ports = [int(url.rsplit(":", 1)[1]), *sim.pod_ports()]
     assert len(ports) >= 4, f"expected the ALB and 3 pods in the events: {ports}"
     assert [port for port in ports if not refuses(port)] == []
-    assert session_members(sim.process.pid) == []
+    assert leftovers(sim) == {}  # the command waited for its simulator, which waited for its pods
 
 
 def kinds(events: list[dict[str, Any]]) -> list[str]:
@@ -228,10 +252,14 @@ def test_duration_ends_the_run_and_the_events_file_has_the_timeline(start_sim: S
     assert seen.count("pod.created") == 3 and seen.count("pod.ready") == 3
     assert {"endpoints.updated", "target.registered", "alb.ready", "sim.started"} <= set(seen)
     assert seen[-1] == "sim.stopping"
-    times = [event["t"] for event in events]
-    assert times == sorted(times)
+    times = [event["at"] for event in events]
+    # Events are written as they reach the command: the simulator's in the order it reported
+    # them; the command's own may cross one of them in the pipe by a few milliseconds.
+    simulator = [event["at"] for event in events if event["source"] not in ("sim", "chaos")]
+    assert simulator == sorted(simulator)
     # Provisioning happens before test second 0 (the URL line); the run ends at --duration.
-    assert times[0] < 0 and events[seen.index("sim.started")]["t"] >= 0
+    assert times[0] < 0 and events[seen.index("sim.started")]["at"] >= 0
+    assert times[-1] == max(times)
     assert 2.0 <= times[-1] < 2.0 + 2.0 / SCALE
     assert "--duration 2s reached" in events[-1]["message"]
     assert_nothing_left(sim, url)
@@ -254,23 +282,41 @@ def test_duration_ends_the_run_after_serving_requests(start_sim: StartSim, mode:
     assert_nothing_left(sim, url)
 
 
-@pytest.mark.parametrize(("flags", "form"), [([], "human"), (["--quiet"], "none"),
-                                             (["--events", "-"], "json")],
-                         ids=["default", "--quiet", "--events -"])
+@pytest.mark.parametrize(("flags", "form"), [([], "human"), (["--quiet"], "none")],
+                         ids=["default", "--quiet"])
 def test_what_follows_the_first_line(start_sim: StartSim, flags: list[str], form: str) -> None:
-    sim = start_sim("--duration", "1s", *flags)  # a later --events wins over the fixture's
+    sim = start_sim("--duration", "1s", *flags)
     sim.url()
     rest = sim.rest_of_stdout()
     assert sim.wait() == 0
     if form == "none":
         assert rest == []
-    elif form == "json":
-        events = [json.loads(line) for line in rest]
-        assert {"pod.created", "alb.ready", "sim.stopping"} <= set(kinds(events))
     else:
         assert all(re.match(r"^ *-?\d+\.\d\d  \S+ +\S", line) for line in rest), rest
         assert any("alb" in line and "ALB listening at" in line for line in rest), rest
         assert "stopping (--duration 1s reached)" in rest[-1]
+
+
+def test_events_dash_writes_only_json_lines_on_stdout(start_sim: StartSim) -> None:
+    """``--events - | jq``: every stdout line is one event with the JSON report's field names;
+    the ``ingress: <url>`` line goes to stderr."""
+    sim = start_sim("--mode", "ip", "--kill-pods-at", "500ms", "--duration", "1s",
+                    "--events", "-")  # a later --events wins over the fixture's
+    url = sim.url_on_stderr()
+    lines = sim.rest_of_stdout()
+    assert sim.wait() == 0, sim.stderr()
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON line on stdout: {line!r}")
+    assert events and all(set(event) == EVENT_KEYS for event in events), lines
+    assert {"pod.created", "alb.ready", "sim.started", "kill_pods", "pod.deleted",
+            "sim.stopping"} <= set(kinds(events))
+    started = next(event for event in events if event["kind"] == "sim.started")
+    assert url in started["message"] and started["at"] >= 0
+    assert events[0]["at"] < 0 and "--duration 1s reached" in events[-1]["message"]
 
 
 # --- chaos ----------------------------------------------------------------------------------------
@@ -285,9 +331,9 @@ def test_kill_pods_at_deletes_pods_on_schedule(start_sim: StartSim) -> None:
     kills = [event for event in events if event["kind"] == "kill_pods"]
     assert [event["source"] for event in kills] == ["chaos"] * 4
     slack = 0.5 / SCALE  # half a wall second
-    assert all(1.0 <= kill["t"] < 1.0 + slack for kill in kills[:2]), kills
-    assert all(2.0 <= kill["t"] < 2.0 + slack for kill in kills[2:]), kills
-    assert max(kill["t"] for kill in kills[:2]) < min(kill["t"] for kill in kills[2:])
+    assert all(1.0 <= kill["at"] < 1.0 + slack for kill in kills[:2]), kills
+    assert all(2.0 <= kill["at"] < 2.0 + slack for kill in kills[2:]), kills
+    assert max(kill["at"] for kill in kills[:2]) < min(kill["at"] for kill in kills[2:])
     assert len({kill["subject"] for kill in kills}) == 4  # a terminating pod is not re-killed
     for kill in kills:  # each on the simulator's timeline right after its chaos event
         after = events[events.index(kill):]
@@ -312,6 +358,28 @@ def test_the_seed_replays_the_same_pods_and_victims(start_sim: StartSim) -> None
     assert first != other
     assert "seed 4242" in next(e["message"] for e in runs[0].events()
                                if e["kind"] == "sim.started")
+
+
+@pytest.mark.parametrize("end", ["SIGTERM", "--duration"])
+def test_a_chaos_action_that_cannot_be_done_fails_the_run_with_1(start_sim: StartSim,
+                                                                 end: str) -> None:
+    """5 pods to kill, 3 running: said on stderr when it happens; the ingress serves on until
+    the end of the run, which then exits with 1, leaving nothing behind."""
+    duration = ["--duration", "4s"] if end == "--duration" else []
+    sim = start_sim("--kill-pods-at", "500ms", "--kill-count", "5", *duration)
+    url = sim.url()
+    said = "kill_pods count=5, but only 3 pods are running"
+    assert wait_until(lambda: said in sim.stderr(), WAIT), sim.stderr()
+    if end == "SIGTERM":
+        assert sim.process.poll() is None, "the run must go on after a failed chaos action"
+        assert httpx.get(url, timeout=WAIT).status_code == 200
+        sim.signal(signal.SIGTERM)
+    assert sim.wait() == 1, sim.stderr()
+    assert "Traceback" not in sim.stderr()
+    events = sim.events()
+    assert "pod.deleted" not in kinds(events)  # all or nothing: no pod was deleted
+    assert events[-1]["kind"] == "sim.stopping"
+    assert_nothing_left(sim, url)
 
 
 # --- the story: ip mode costs errors, instance mode does not --------------------------------------
@@ -364,7 +432,7 @@ def test_a_pod_kill_costs_errors_in_ip_mode_and_none_in_instance_mode(start_sim:
     assert len(kills) == 1, events
     victim = kills[0]["subject"]
     exited = next(e for e in events if e["kind"] == "pod.exited" and e["subject"] == victim)
-    assert exited["t"] < 3.0 / SCALE, "the pod must die while the client is still sending"
+    assert exited["at"] < 3.0 / SCALE, "the pod must die while the client is still sending"
     outcomes = Counter(shot.outcome for shot in shots)
     failed = [shot for shot in shots if shot.outcome != "200"]
     if mode == "instance":
@@ -398,15 +466,48 @@ def test_a_signal_ends_the_run_with_0_and_leaves_nothing(start_sim: StartSim, si
     assert_nothing_left(sim, url)  # the released address too: the blackhole socket is closed
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signals_during_shutdown_change_nothing(start_sim: StartSim, signum: int) -> None:
+    """An impatient user hits Ctrl-C again and again while the run stops: no traceback, exit 0,
+    nothing left behind."""
+    sim = start_sim("--mode", "ip", "--kill-pods-at", "500ms")
+    url = sim.url()
+    assert wait_until(lambda: "pod.exited" in kinds(sim.events()), WAIT)
+    deadline = time.monotonic() + WAIT
+    sent = 0
+    while sim.process.poll() is None and time.monotonic() < deadline:
+        sim.signal(signum)  # the first one starts the shutdown, the rest land in it
+        sent += 1
+        time.sleep(0.002)
+    assert sim.wait() == 0, sim.stderr()
+    assert sent > 2
+    assert "Traceback" not in sim.stderr() and "Exception" not in sim.stderr(), sim.stderr()
+    assert sim.events()[-1]["kind"] == "sim.stopping"
+    assert_nothing_left(sim, url)
+
+
+def test_a_signal_before_the_ingress_is_up_ends_the_run_with_0(start_sim: StartSim) -> None:
+    """While the simulator is still starting the pods: it stops them, no URL line, exit 0."""
+    sim = start_sim("--replicas", "8")  # eight interpreters starting: time to land in between
+    assert wait_until(lambda: any("sampleapp" in line for line in leftovers(sim).values())
+                      or sim.process.poll() is not None, WAIT), sim.stderr()
+    sim.signal(signal.SIGINT)
+    assert sim.wait() == 0, sim.stderr()
+    assert "Traceback" not in sim.stderr()
+    assert "stopped (SIGINT received) before the ingress was up" in sim.stderr()
+    assert sim.rest_of_stdout() == []
+    assert leftovers(sim) == {}
+
+
 def test_pods_outlive_no_sigkilled_sim(start_sim: StartSim) -> None:
     sim = start_sim()
     url = sim.url()
     sim.signal(signal.SIGKILL)
     assert sim.wait() == -signal.SIGKILL
-    # The pods see their stdin close and exit on their own.
+    # The simulator sees its stdin close and stops; the pods see theirs close and exit.
     ports = [int(url.rsplit(":", 1)[1]), *sim.pod_ports()]
     assert wait_until(lambda: all(refuses(port) for port in ports), 10.0), ports
-    assert wait_until(lambda: not session_members(sim.process.pid), 10.0)
+    assert wait_until(lambda: not leftovers(sim), 10.0), leftovers(sim)
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -434,7 +535,7 @@ def test_a_port_in_use_is_an_error_not_a_traceback(start_sim: StartSim) -> None:
         assert sim.wait() == 1
     assert sim.rest_of_stdout() == []
     assert "could not start" in sim.stderr() and "Traceback" not in sim.stderr()
-    assert session_members(sim.process.pid) == []  # the pods it had started are gone
+    assert leftovers(sim) == {}  # the pods it had started are gone
 
 
 BAD_INPUT = [

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import TestClock
+from ..options import SessionSettings
 from ..specs import Spec
 from .base import Backend
 
@@ -24,6 +25,7 @@ class BackendConfig:
     run_id: str  # one per pytest run, shared by its xdist workers
     worker: str  # "main", or the xdist worker id ("gw0")
     clock: TestClock
+    settings: SessionSettings = field(default_factory=SessionSettings)  # the session's options
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from pytest_ingress_chaos.backends.kubernetes.localcluster import controlplane
-from pytest_ingress_chaos.backends.kubernetes.localcluster.controlplane import (
+from pytest_ingress_chaos.localcluster import controlplane
+from pytest_ingress_chaos.localcluster.controlplane import (
     Binaries,
     ControlPlane,
     ControlPlaneError,
@@ -249,7 +249,7 @@ def test_components_die_with_a_killed_parent(binaries: Binaries, tmp_path: Path)
         """
         import json, sys, time
         from pathlib import Path
-        from pytest_ingress_chaos.backends.kubernetes.localcluster.controlplane import (
+        from pytest_ingress_chaos.localcluster.controlplane import (
             Binaries, ControlPlane)
         cp = ControlPlane(nodes=0, binaries=Binaries(*map(Path, sys.argv[1:5])),
                           tmp_parent=sys.argv[5]).start()

@@ -1,41 +1,73 @@
 """``ingress-sim``: the simulated ingress on its own, for any HTTP client (curl, wrk, a browser).
 
 Runs one simulated service (pods as processes, kube-proxy, an ALB with target type ``ip`` or
-``instance``) in this process, prints where its ALB listens, optionally kills pods on a
-schedule, and prints every event of the simulation as it happens::
+``instance``) through the same parts the plugin uses: the ``sim`` backend
+(:class:`~.client.SimBackend`, which starts the simulator as a process of its own), a
+:class:`~...backends.base.ProvisionRequest` built from the options, and the chaos schedule
+(:class:`~...chaos.Chaos`, :class:`~...chaos.ChaosSchedule`) on a :class:`~...timeline.Timeline`.
+It prints where its ALB listens, optionally kills pods on a schedule, and prints every event of
+the simulation as it reaches the command::
 
     $ ingress-sim --mode ip --kill-pods-at 5s --duration 25s
     ingress: http://127.0.0.1:41375
        -0.03  cluster    pod kubia-x1k9q created on node-1, serving at 127.0.0.1:40021
        ...
-        5.00  chaos      kill_pods: deleting pod kubia-x1k9q on node-1 (grace 30s)
+        5.00  chaos      kill_pods: deleting pod kubia-x1k9q on node-1 (the pod's grace period)
 
-The first line on stdout is always ``ingress: <url>``, so a script can read it and aim its
-load there. Times are test seconds from that moment (provisioning happened just before it, at
-negative times); ``--time-scale`` turns test seconds into wall seconds for every simulated
-timing, the chaos offsets and ``--duration`` alike. The run ends after ``--duration``, or on
-Ctrl-C or SIGTERM, with exit code 0; every pod process is stopped and every socket closed
-before the process exits. Exit code 2 is a usage error, 1 a simulator that could not start.
+The first line on stdout is ``ingress: <url>``, so a script can read it and aim its load there.
+With ``--events -`` stdout carries only the events, one JSON object a line with the field
+names of the plugin's JSON report (``at``, ``source``, ``kind``, ``subject``, ``message``), and
+the ``ingress: <url>`` line goes to stderr. Times (``at``) are test seconds from the moment the
+ingress is up (provisioning happened just before it, at negative times); ``--time-scale`` turns
+test seconds into wall seconds for every simulated timing, the chaos offsets and ``--duration``
+alike. Events are written in the order they reach the command: the simulator's in the order it
+reported them, the chaos actions' as they are carried out.
 
-This module never imports pytest: it is the simulator, not the plugin.
+The run ends after ``--duration``, or on Ctrl-C or SIGTERM: at any moment once :func:`main`
+runs (before it, while Python starts and imports this module, Ctrl-C is Python's own
+KeyboardInterrupt, and nothing has been started yet), while the simulator starts too, and more
+of them while the run stops change nothing. Every pod process and the simulator are stopped,
+every socket closed, before the process exits.
+
+Exit codes: 0; 1 if the simulated ingress could not start, or if a chaos action could not be
+carried out (fewer running pods than ``--kill-count``: said on stderr when it happens; the
+later actions are cancelled and the ingress serves on until the end of the run); 2 for a usage
+error.
+
+This module never imports pytest: it shares the plugin's backend and chaos, not the plugin.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
+import select
 import signal
 import sys
-import time
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from ...specs import DEFAULT_MODE, MODES, SIGTERM_BEHAVIOURS
+from ...chaos import Chaos, ChaosSchedule
+from ...clock import TestClock
+from ...errors import ChaosError, IngressChaosError
+from ...result import Event
+from ...specs import (
+    DEFAULT_MODE,
+    MODES,
+    SIGTERM_BEHAVIOURS,
+    AlbSpec,
+    ChaosSpec,
+    KillPods,
+    ServiceSpec,
+)
+from ...timeline import Timeline
 from ...units import (
     DURATION_FORMS,
     count_at_least_one,
@@ -45,12 +77,18 @@ from ...units import (
     positive_duration,
     positive_number,
 )
-from .cluster import Cluster, DeploymentSpec
-from .server import ServiceStack, raise_fd_limit
-from .timings import SimTimings
+from ..base import Capability, ProvisionRequest, Service
+from .spec import SimSpec
+
+if TYPE_CHECKING:  # imported by Run.run(): see there
+    from .client import SimBackend, SimService
 
 PROG = "ingress-sim"
 EXIT_OK, EXIT_FAILED = 0, 1  # argparse itself exits 2 on a usage error
+# How long (wall seconds) provisioning may take before the backend says what it saw; a signal
+# ends the wait at once.
+PROVISION_TIMEOUT = 120.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 T = TypeVar("T")
 
@@ -63,7 +101,8 @@ class Options:
     """The validated command line. Every duration is in test seconds."""
 
     mode: str
-    deployment: DeploymentSpec
+    service: ServiceSpec
+    nodes: int
     time_scale: float
     seed: int
     kill_at: tuple[float, ...]
@@ -73,8 +112,8 @@ class Options:
     quiet: bool
     port: int
 
-    def wall(self, test_seconds: float) -> float:
-        return test_seconds * self.time_scale
+    def chaos(self) -> list[ChaosSpec]:
+        return [KillPods(at=at, count=self.kill_count) for at in self.kill_at]
 
 
 def _arg_type(parse: Callable[[object], T], name: str) -> Callable[[str], T]:
@@ -108,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the simulated ingress (an AWS ALB in front of a small cluster) on "
                     "127.0.0.1 until --duration or Ctrl-C, and point any HTTP client at it.",
         epilog=f"Durations: {DURATION_FORMS}, in test seconds (see --time-scale). The first "
-               "line on stdout is 'ingress: <url>'; event lines follow.")
+               "line on stdout is 'ingress: <url>' (on stderr with --events -); event lines "
+               "follow. Exit status 1: the ingress could not start, or a chaos action could "
+               "not be carried out.")
     service = parser.add_argument_group("the sample service (as the sample_service marker)")
     service.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                          help=f"ALB target type (default {DEFAULT_MODE})")
@@ -131,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="DURATION",
                        help="delete running pods this long after the ingress is up; repeatable")
     chaos.add_argument("--kill-count", type=_arg_type(count_at_least_one, "count"), default=1,
-                       metavar="N", help="pods deleted at each --kill-pods-at (default 1)")
+                       metavar="N", help="pods deleted at each --kill-pods-at (default 1); "
+                                         "fewer running pods fail the run (exit status 1)")
     run = parser.add_argument_group("the run")
     run.add_argument("--time-scale", type=_arg_type(positive_number, "number"), default=1.0,
                      metavar="FACTOR",
@@ -145,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ALB port on 127.0.0.1 (default: an ephemeral one)")
     run.add_argument("--events", default=None, metavar="FILE",
                      help="also write the events as JSON lines to FILE ('-': stdout, in place "
-                          "of the human-readable lines)")
+                          "of the human-readable lines, and the 'ingress: <url>' line goes to "
+                          "stderr)")
     run.add_argument("--quiet", action="store_true",
                      help="print only the 'ingress: <url>' line on stdout")
     return parser
@@ -161,10 +204,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                      f"--duration {format_seconds(args.duration)}; that kill would never fire")
     return Options(
         mode=args.mode,
-        deployment=DeploymentSpec(replicas=args.replicas, nodes=args.nodes,
-                                  prestop_sleep=args.prestop_sleep,
-                                  grace_period=args.grace_period, on_sigterm=args.on_sigterm,
-                                  keepalive_timeout=args.keepalive_timeout),
+        service=ServiceSpec(replicas=args.replicas, prestop_sleep=args.prestop_sleep,
+                            grace_period=args.grace_period, on_sigterm=args.on_sigterm,
+                            keepalive_timeout=args.keepalive_timeout),
+        nodes=args.nodes,
         time_scale=args.time_scale,
         seed=args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000),
         kill_at=tuple(sorted(args.kill_pods_at)),
@@ -176,87 +219,165 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
+# --- signals --------------------------------------------------------------------------------------
+
+
+class StopSignals:
+    """SIGINT and SIGTERM, turned into a request to stop that the main thread waits for.
+
+    The handler only notes the first signal: it never raises and never blocks, so a signal at any
+    moment (while the simulator starts, in the middle of a request to it, during the shutdown)
+    interrupts nothing. The main thread sleeps in :meth:`wait` on a pipe that the interpreter
+    writes to on every signal (``signal.set_wakeup_fd``), whichever thread the signal reached,
+    and that other threads write to with :meth:`wake`.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._read, self._write = os.pipe()
+        for fd in (self._read, self._write):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._note(signum)
+
+    def _note(self, signum: int) -> None:
+        if self.reason is None:
+            self.reason = f"{signal.Signals(signum).name} received"
+
+    def wake(self) -> None:
+        """Wake :meth:`wait` (from any thread) to look at its condition again."""
+        with contextlib.suppress(OSError):  # full: it will wake anyway
+            os.write(self._write, b"\0")
+
+    def wait(self, until: Callable[[], bool] = lambda: False,
+             deadline: float | None = None) -> bool:
+        """Sleep until a signal came, ``until()`` is true, or the monotonic ``deadline``;
+        return whether a signal came."""
+        while self.reason is None and not until():
+            timeout = None if deadline is None else deadline - TestClock.now()
+            if timeout is not None and timeout <= 0:
+                break
+            readable, _, _ = select.select([self._read], [], [], timeout)
+            if readable:
+                with contextlib.suppress(BlockingIOError):
+                    for byte in os.read(self._read, 512):
+                        if byte:  # a signal number, written by the interpreter's C handler
+                            self._note(byte)
+        return self.reason is not None
+
+    def block(self) -> None:
+        """The run is over: from now on SIGINT and SIGTERM stay pending, so that one arriving
+        while the interpreter exits (which restores their default action) cannot kill it."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
-class Stdout:
-    """Line-at-a-time stdout that survives its reader going away (``| head -1``): the
-    simulator keeps serving the clients that read the URL."""
+class Output:
+    """The command's stdout and stderr, written a whole line at a time from any thread (events
+    arrive on the simulator client's reader thread, chaos on the schedule's)."""
 
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.gone = False
+    def __init__(self, stdout: IO[str], stderr: IO[str]) -> None:
+        self._streams = {"stdout": stdout, "stderr": stderr}
+        self._gone: set[str] = set()
+        self._lock = threading.Lock()
 
-    def line(self, text: str) -> None:
-        if self.gone:
-            return
-        try:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-        except (BrokenPipeError, ValueError):
-            self.gone = True
-            # Point the descriptor at /dev/null so the interpreter's final flush stays quiet.
-            with contextlib.suppress(OSError, ValueError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, self.stream.fileno())
-                os.close(devnull)
+    def out(self, text: str) -> None:
+        self._line("stdout", text)
+
+    def err(self, text: str) -> None:
+        self._line("stderr", text)
+
+    def _line(self, name: str, text: str) -> None:
+        """Survives its reader going away (``| head -1``): the simulator keeps serving the
+        clients that read the URL."""
+        with self._lock:
+            if name in self._gone:
+                return
+            stream = self._streams[name]
+            try:
+                stream.write(text + "\n")
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._gone.add(name)
+                # Point the descriptor at /dev/null so the interpreter's final flush stays quiet.
+                with contextlib.suppress(OSError, ValueError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, stream.fileno())
+                    os.close(devnull)
 
 
-class Timeline:
-    """Every event of the run on one clock, in test seconds from the moment the ingress is up.
+Sink = Callable[[dict[str, Any]], None]
 
-    Events that happen before that moment (provisioning) are held back, so that the first line
-    on stdout is the URL, and written once the clock starts.
+
+class LiveTimeline(Timeline):
+    """The run's timeline, as the plugin keeps it, that also writes each event as it is recorded.
+
+    Test second 0 is the moment the ingress is up (the timeline's ``load_start``): the events
+    recorded before it (provisioning) are held back and written once :meth:`start` has set it,
+    after the URL line. :meth:`finish` records the last event; the teardown that follows is not
+    part of the story, and its events are dropped.
     """
 
-    def __init__(self, time_scale: float, sinks: Sequence[Callable[[dict[str, Any]], None]]
-                 ) -> None:
-        self.time_scale = time_scale
-        self.sinks = sinks
-        self.zero: float | None = None
-        self.muted = False  # set at shutdown: the teardown is not part of the story
+    def __init__(self, clock: TestClock, sinks: Sequence[Sink]) -> None:
+        super().__init__(clock)
+        self._sinks = sinks
         self._held: list[tuple[float, str, str, str, str]] = []
+        self._finished = False
+        self._writing = threading.Lock()  # events are written in the order they are recorded
 
-    def record(self, source: str, kind: str, subject: str, message: str) -> None:
-        stamped = (time.monotonic(), source, kind, subject, message)
-        if self.zero is None:
-            self._held.append(stamped)
-        else:
-            self._write(*stamped)
+    def record(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
+        with self._writing:
+            if self._finished:
+                return
+            super().record(t, source, kind, subject, message)
+            if self.load_start is None:
+                self._held.append((t, source, kind, subject, message))
+            else:
+                self._write(t, source, kind, subject, message)
 
-    def record_simulator(self, source: str, kind: str, subject: str, message: str) -> None:
-        """The simulator's ``emit``. Silent once shutdown began: a Ctrl-C in a terminal also
-        reaches the pod processes, and their exits are not crashes worth reporting."""
-        if not self.muted:
-            self.record(source, kind, subject, message)
+    def start(self, announce: Callable[[], None]) -> float:
+        """Make now test second 0: ``announce()`` (the URL line), then what was held back."""
+        with self._writing:
+            self.load_start = self.clock.now()
+            announce()
+            held, self._held = self._held, []
+            for event in held:
+                self._write(*event)
+            return self.load_start
 
-    def start(self) -> float:
-        """Make now test second 0 and write what was held back."""
-        self.zero = time.monotonic()
-        held, self._held = self._held, []
-        for stamped in held:
-            self._write(*stamped)
-        return self.zero
+    def finish(self, source: str, kind: str, subject: str, message: str) -> None:
+        """Record the last event and drop every later one."""
+        with self._writing:
+            if not self._finished and self.load_start is not None:
+                # Stamped inside the lock: no event written before it has a later time.
+                t = self.clock.now()
+                super().record(t, source, kind, subject, message)
+                self._write(t, source, kind, subject, message)
+            self._finished = True
 
     def _write(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
-        assert self.zero is not None
-        event = {"t": round((t - self.zero) / self.time_scale, 4), "source": source,
-                 "kind": kind, "subject": subject, "message": message}
-        for sink in self.sinks:
+        event = dataclasses.asdict(Event(round(self.offset(t), 4), source, kind, subject,
+                                         message))
+        for sink in self._sinks:
             sink(event)
 
 
 def human_line(event: dict[str, Any]) -> str:
-    t = event["t"] if abs(event["t"]) >= 0.005 else 0.0  # no "-0.00"
-    return f"{t:8.2f}  {event['source']:<10} {event['message']}"
+    at = event["at"] if abs(event["at"]) >= 0.005 else 0.0  # no "-0.00"
+    return f"{at:8.2f}  {event['source']:<10} {event['message']}"
 
 
 def json_line(event: dict[str, Any]) -> str:
     return json.dumps(event)
 
 
-def _line_sink(write: Callable[[str], None], render: Callable[[dict[str, Any]], str]
-               ) -> Callable[[dict[str, Any]], None]:
+def _line_sink(write: Callable[[str], None], render: Callable[[dict[str, Any]], str]) -> Sink:
     return lambda event: write(render(event))
 
 
@@ -268,13 +389,12 @@ def _file_writer(stream: IO[str]) -> Callable[[str], None]:
     return write
 
 
-def make_sinks(options: Options, stdout: Stdout, events_file: IO[str] | None
-               ) -> list[Callable[[dict[str, Any]], None]]:
+def make_sinks(options: Options, output: Output, events_file: IO[str] | None) -> list[Sink]:
     sinks = []
     if options.events == "-":
-        sinks.append(_line_sink(stdout.line, json_line))
+        sinks.append(_line_sink(output.out, json_line))
     elif not options.quiet:
-        sinks.append(_line_sink(stdout.line, human_line))
+        sinks.append(_line_sink(output.out, human_line))
     if events_file is not None:
         sinks.append(_line_sink(_file_writer(events_file), json_line))
     return sinks
@@ -283,102 +403,164 @@ def make_sinks(options: Options, stdout: Stdout, events_file: IO[str] | None
 # --- the run --------------------------------------------------------------------------------------
 
 
-class StopRequest:
-    """Why the run should end: a signal, set from the event loop's signal handlers."""
+class ReportingChaos(Chaos):
+    """The plugin's chaos, saying on stderr the moment an action cannot be carried out (the
+    schedule then cancels the later ones and keeps the error for the end of the run)."""
 
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.reason = ""
+    def __init__(self, service: Service, timeline: Timeline, rng: random.Random,
+                 capabilities: frozenset[Capability], *,
+                 report: Callable[[ChaosSpec, Exception], None]) -> None:
+        super().__init__(service, timeline, rng, capabilities)
+        self._report = report
 
-    def set(self, reason: str) -> None:
-        if not self.event.is_set():
-            self.reason = reason
-            self.event.set()
-
-    async def wait(self, timeout: float | None, timeout_reason: str) -> str:
+    def run(self, action: ChaosSpec) -> None:
         try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except asyncio.TimeoutError:
-            return timeout_reason
-        return self.reason
-
-
-def kill_pods(cluster: Cluster, count: int, rng: random.Random, timeline: Timeline) -> None:
-    """Delete ``count`` running pods chosen with the seeded RNG, as the plugin's kill_pods
-    does: the pods listed in creation order, ``rng.sample`` of them."""
-    running = [pod for pod in cluster.pods.values() if pod.running]
-    victims = rng.sample(running, min(count, len(running)))
-    if len(victims) < count:
-        timeline.record("chaos", "kill_pods", "kubia",
-                        f"kill_pods: {count} pods asked for, only {len(running)} running")
-    grace = format_seconds(cluster.spec.grace_period)
-    for pod in victims:
-        timeline.record("chaos", "kill_pods", pod.name,
-                        f"kill_pods: deleting pod {pod.name} on {pod.node} (grace {grace})")
-        cluster.delete_pod(pod.name, None, False)
-
-
-async def run_chaos(options: Options, cluster: Cluster, timeline: Timeline, zero: float) -> None:
-    # An RNG of its own, so victims do not depend on how much traffic kube-proxy has seen.
-    rng = random.Random(options.seed)
-    for at in options.kill_at:
-        await asyncio.sleep(max(0.0, zero + options.wall(at) - time.monotonic()))
-        kill_pods(cluster, options.kill_count, rng, timeline)
+            super().run(action)
+        except Exception as exc:
+            self._report(action, exc)
+            raise
 
 
 def describe(options: Options, url: str) -> str:
-    spec = options.deployment
+    spec = options.service
     chaos = ", ".join(format_seconds(at) for at in options.kill_at)
     chaos_text = f", kill_pods x{options.kill_count} at {chaos}" if chaos else ""
     until = format_seconds(options.duration) if options.duration else "Ctrl-C"
     return (f"ingress {url}: target type {options.mode}, {spec.replicas} replicas on "
-            f"{spec.nodes} nodes, preStop {format_seconds(spec.prestop_sleep)}, grace "
+            f"{options.nodes} nodes, preStop {format_seconds(spec.prestop_sleep)}, grace "
             f"{format_seconds(spec.grace_period)}, {spec.on_sigterm} on SIGTERM{chaos_text}; "
             f"seed {options.seed}, time scale {options.time_scale:g}; runs until {until}")
 
 
-async def serve(options: Options, stdout: Stdout, timeline: Timeline) -> int:
-    loop = asyncio.get_running_loop()
-    stop = StopRequest()
+class Run:
+    """One run of the command, from starting the simulator to stopping it."""
 
-    def on_signal(name: str) -> None:
-        timeline.muted = True  # at once: a terminal's Ctrl-C is reaching the pods right now
-        stop.set(f"{name} received")
+    def __init__(self, options: Options, signals: StopSignals, output: Output,
+                 events_file: IO[str] | None) -> None:
+        self.options = options
+        self.signals = signals
+        self.output = output
+        self.clock = TestClock(options.time_scale)
+        self.timeline = LiveTimeline(self.clock, make_sinks(options, output, events_file))
+        self.actions = sorted(options.chaos(), key=lambda action: action.at)  # as scheduled
+        self.chaos_failure: str | None = None
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signal.Signals(signum).name)
-    timings = SimTimings(time_scale=options.time_scale)
-    service = ServiceStack(options.mode, options.deployment, timings, options.seed,
-                         timeline.record_simulator, port=options.port or 0)
-    try:
+    def error(self, message: str) -> None:
+        self.output.err(f"{PROG}: error: {message}")
+
+    def stopped_early(self) -> int:
+        self.output.err(f"{PROG}: stopped ({self.signals.reason}) before the ingress was up")
+        return EXIT_OK
+
+    def run(self) -> int:
+        # Imported only now, with the signal handlers in place: the client (and asyncio, which
+        # it imports) is the bulk of the command's start-up time, in which a Ctrl-C would still
+        # have been Python's KeyboardInterrupt.
+        from .client import SimBackend
+
+        if self.signals.reason is not None:
+            return self.stopped_early()
         try:
-            await service.start()
-        except (OSError, RuntimeError) as exc:
-            print(f"{PROG}: error: the simulated ingress could not start: {exc}",
-                  file=sys.stderr)
+            backend = SimBackend(time_scale=self.options.time_scale)
+        except OSError as exc:
+            self.error(f"the simulator could not start: {exc}")
             return EXIT_FAILED
-        await run_until_stopped(options, service, stdout, timeline, stop)
-    finally:
-        timeline.muted = True
-        await service.close()
-    return EXIT_OK
+        try:
+            service = self.provision(backend)
+            if service is None:
+                return self.stopped_early() if self.signals.reason is not None else EXIT_FAILED
+            try:
+                self.serve(backend, service)
+            finally:
+                with contextlib.suppress(IngressChaosError):  # the simulator stops it anyway
+                    service.teardown()
+        finally:
+            self.close(backend)
+        if self.chaos_failure is not None:
+            self.output.err(f"{PROG}: exit status 1, a chaos action failed: "
+                            f"{self.chaos_failure}")
+            return EXIT_FAILED
+        return EXIT_OK
 
+    def close(self, backend: SimBackend) -> None:
+        """Stop the simulator, which stops every pod before it exits; close() waits for it.
+        Idempotent."""
+        try:
+            backend.close()
+        except IngressChaosError as exc:  # it stops anyway once this process has exited
+            self.error(f"the simulator did not stop cleanly: {exc}")
 
-async def run_until_stopped(options: Options, service: ServiceStack, stdout: Stdout,
-                            timeline: Timeline, stop: StopRequest) -> None:
-    stdout.line(f"ingress: {service.url}")  # first, before the held-back events
-    zero = timeline.start()
-    timeline.record("sim", "sim.started", "ingress", describe(options, service.url))
-    chaos = asyncio.get_running_loop().create_task(
-        run_chaos(options, service.cluster, timeline, zero))
-    duration = options.duration
-    reason = await stop.wait(None if duration is None else options.wall(duration),
-                             f"--duration {format_seconds(duration or 0)} reached")
-    timeline.muted = True
-    chaos.cancel()
-    await asyncio.gather(chaos, return_exceptions=True)
-    timeline.record("sim", "sim.stopping", "ingress",
-                    f"stopping ({reason}): stopping every pod, closing every socket")
+    def provision(self, backend: SimBackend) -> SimService | None:
+        """The service, once in its steady state; None if the run is over already (a signal
+        came first, or provisioning failed: said on stderr)."""
+        options = self.options
+        request = ProvisionRequest(
+            test=PROG, mode=options.mode, service=options.service, alb=AlbSpec(),
+            extras={"sim": SimSpec(nodes=options.nodes)}, seed=options.seed,
+            events=self.timeline.record, timeout=PROVISION_TIMEOUT)
+        outcome: list[SimService | BaseException] = []
+
+        def provision() -> None:  # on a thread, so that the main thread can wait for signals
+            try:
+                outcome.append(backend.provision(request, port=options.port))
+            except BaseException as exc:
+                outcome.append(exc)
+            finally:
+                self.signals.wake()
+
+        worker = threading.Thread(target=provision, name="ingress-sim-provision", daemon=True)
+        worker.start()
+        if self.signals.wait(until=lambda: bool(outcome)):
+            # Stopping the simulator ends the provisioning in progress, with its pods.
+            self.close(backend)
+            worker.join(timeout=30)
+            return None
+        result = outcome[0]
+        if isinstance(result, (IngressChaosError, OSError)):
+            self.error(f"the simulated ingress could not start: {result}")
+            return None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def serve(self, backend: SimBackend, service: SimService) -> None:
+        """From the URL line to the end of the run: --duration, or a signal."""
+        options, timeline = self.options, self.timeline
+        announce = self.output.err if options.events == "-" else self.output.out
+        zero = timeline.start(lambda: announce(f"ingress: {service.url}"))
+        timeline.record(self.clock.now(), "sim", "sim.started", "ingress",
+                        describe(options, service.url))
+        # Victims come from an RNG of their own, seeded: the same seed replays the same run.
+        chaos = ReportingChaos(service, timeline, random.Random(options.seed),
+                               backend.capabilities, report=self.chaos_failed)
+        schedule = ChaosSchedule(chaos, self.actions)
+        schedule.start(zero)
+        deadline = None if options.duration is None else zero + self.clock.wall(options.duration)
+        try:
+            if self.signals.wait(deadline=deadline):
+                reason = str(self.signals.reason)
+            else:
+                reason = f"--duration {format_seconds(options.duration or 0)} reached"
+        finally:
+            try:
+                schedule.stop()
+            except ChaosError as exc:  # an action's failure was said when it happened
+                if self.chaos_failure is None:
+                    self.chaos_failure = str(exc)
+                    self.error(str(exc))
+        timeline.finish("sim", "sim.stopping", "ingress",
+                        f"stopping ({reason}): stopping every pod, closing every socket")
+
+    def chaos_failed(self, action: ChaosSpec, exc: Exception) -> None:
+        what = f"{action.kind} at {format_seconds(action.at)} could not be carried out: {exc}"
+        if self.chaos_failure is None:
+            self.chaos_failure = what
+        position = next(i for i, scheduled in enumerate(self.actions) if scheduled is action)
+        later = len(self.actions) - position - 1
+        later_text = "" if not later else \
+            f"; {later} later chaos action{'s are' if later > 1 else ' is'} cancelled"
+        self.error(f"{what}{later_text}; the ingress serves on until the end of the run, which "
+                   "will exit with status 1")
 
 
 def open_events(options: Options) -> IO[str] | None:
@@ -392,18 +574,18 @@ def open_events(options: Options) -> IO[str] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    events_file = open_events(options)
-    stdout = Stdout(sys.stdout)
-    timeline = Timeline(options.time_scale, make_sinks(options, stdout, events_file))
-    raise_fd_limit()
+    """The command. Returns its exit status; the process is meant to exit right after."""
+    signals = StopSignals()  # first: from now on a signal only asks the run to stop
     try:
-        return asyncio.run(serve(options, stdout, timeline))
-    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place: nothing ran
-        return EXIT_OK
+        options = parse_args(argv)
+        events_file = open_events(options)
+        try:
+            return Run(options, signals, Output(sys.stdout, sys.stderr), events_file).run()
+        finally:
+            if events_file is not None:
+                events_file.close()
     finally:
-        if events_file is not None:
-            events_file.close()
+        signals.block()
 
 
 if __name__ == "__main__":

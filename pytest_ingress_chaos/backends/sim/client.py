@@ -19,7 +19,7 @@ import tempfile
 import threading
 from typing import IO, Any
 
-from ...errors import BackendTimeout, SimulatorError
+from ...errors import BackendError, BackendTimeout, SimulatorError
 from .. import BackendConfig
 from ..base import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
 from .cluster import DeploymentSpec
@@ -124,13 +124,18 @@ class SimBackend:
                     done.set()
 
     def _stderr_tail(self) -> str:
-        self._stderr.seek(0)
-        tail = self._stderr.read()[-2000:].decode(errors="replace").strip()
+        try:
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-2000:].decode(errors="replace").strip()
+        except ValueError:  # close() closed the file: a request after (or racing) close()
+            return "; the backend is closed"
         return f"; simulator stderr:\n{tail}" if tail else ""
 
     # --- Backend --------------------------------------------------------------------------
 
-    def provision(self, request: ProvisionRequest) -> SimService:
+    def provision(self, request: ProvisionRequest, *, port: int = 0) -> SimService:
+        """The :class:`~..base.Backend` contract; ``port`` (not part of it) is the ALB's port on
+        127.0.0.1, 0 for an ephemeral one: ``ingress-sim --port``."""
         sim = request.extras.get("sim")
         sim = sim if isinstance(sim, SimSpec) else SimSpec()
         spec, alb = request.service, request.alb
@@ -155,7 +160,8 @@ class SimBackend:
             result = self.request("create_service", service_id=service_id, mode=request.mode,
                                   deployment=dataclasses.asdict(deployment),
                                   timings=timings.to_json(), seed=request.seed,
-                                  algorithm=alb.algorithm, reply_timeout=request.timeout)
+                                  algorithm=alb.algorithm, port=port,
+                                  reply_timeout=request.timeout)
         except BaseException:
             self._sinks.pop(service_id, None)
             raise
@@ -206,16 +212,32 @@ class SimService:
     def kill_container(self, name: str, signal: str) -> None:
         self._request("kill_container", name=name, signal_name=signal)
 
+    def _wait(self, op: str, timeout: float, **args: Any) -> None:
+        """A request that waits on the cluster; past its deadline, the error says what the
+        cluster looked like then (the contract's "BackendTimeout saying what it saw")."""
+        try:
+            self._request(op, reply_timeout=timeout, **args)
+        except BackendTimeout as exc:
+            try:
+                pods = [PodInfo(**pod) for pod in self._request("list_pods", reply_timeout=5.0)]
+                seen = "; ".join(f"{pod.name} on {pod.node}: {pod.phase}"
+                                 f"{', Ready' if pod.ready else ', not Ready'}"
+                                 f"{', terminating' if pod.terminating else ''}"
+                                 for pod in pods) or "none"
+            except BackendError as listing:
+                seen = f"unknown ({listing})"
+            raise BackendTimeout(f"{exc}; pods then: {seen}") from exc
+
     def rollout_restart(self, max_surge: int | str, max_unavailable: int | str, *,
                         wait: bool, timeout: float) -> None:
-        self._request("rollout_restart", max_surge=max_surge, max_unavailable=max_unavailable,
-                      wait=wait, reply_timeout=timeout)
+        self._wait("rollout_restart", timeout, max_surge=max_surge,
+                   max_unavailable=max_unavailable, wait=wait)
 
     def scale(self, replicas: int) -> None:
         self._request("scale", replicas=replicas)
 
     def drain_node(self, node: str, *, wait: bool, timeout: float) -> None:
-        self._request("drain_node", node=node, wait=wait, reply_timeout=timeout)
+        self._wait("drain_node", timeout, node=node, wait=wait)
 
     def teardown(self) -> None:
         if self._torn_down:

@@ -179,6 +179,10 @@ class Cluster:
         """Pods being created, not yet listed."""
         return len(self._starting)
 
+    def starting_on(self, node: str) -> int:
+        """Pods being created on ``node``: bound to it, not yet listed."""
+        return self._starting.count(node)
+
     def desired_shortfall(self) -> int:
         """How many pods the ReplicaSet still has to create."""
         return self.spec.replicas - len(self.live_pods()) - len(self._starting)

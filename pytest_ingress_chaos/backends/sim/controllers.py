@@ -83,14 +83,20 @@ async def scale(cluster: Cluster, replicas: int) -> None:
 async def drain_node(cluster: Cluster, node: str,
                      on_terminated: Callable[[str], None]) -> None:
     """``kubectl drain`` then the node's termination: cordon, evict its pods (their
-    replacements land elsewhere), wait for them to exit, then the node goes away."""
+    replacements land elsewhere), wait until no pod is left on it, then the node goes away.
+    Like kubectl drain, it also waits for pods already terminating there, and evicts a pod
+    that was being created there when the node was cordoned (it is bound to the node)."""
     cluster.cordoned.add(node)
     cluster.emit("cluster", "node.cordoned", node, f"{node} cordoned (unschedulable)")
-    evicted = [pod for pod in cluster.live_pods() if pod.node == node]
-    for pod in evicted:
-        cluster.delete_pod(pod.name, None, False, reason=f"evicted from {node}")
-    for pod in evicted:
-        await pod.exited.wait()
+    evicted = 0
+    while True:
+        for pod in [pod for pod in cluster.live_pods() if pod.node == node]:
+            cluster.delete_pod(pod.name, None, False, reason=f"evicted from {node}")
+            evicted += 1
+        if not cluster.starting_on(node) and all(
+                pod.gone for pod in cluster.pods.values() if pod.node == node):
+            break
+        await asyncio.sleep(_POLL)
     cluster.emit("cluster", "node.terminated", node,
-                 f"{node} drained ({len(evicted)} pods evicted) and terminated")
+                 f"{node} drained ({evicted} pods evicted) and terminated")
     on_terminated(node)

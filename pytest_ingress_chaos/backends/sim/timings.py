@@ -2,7 +2,7 @@
 
 Every value is in test seconds; :meth:`SimTimings.wall` applies ``time_scale`` to turn one into
 wall-clock seconds, so a story can run ten times faster without changing its shape. Sources are
-in ../shared/docs/alb-facts.md and the README section "What the simulator models".
+in docs/alb-facts.md and the README section "What the simulator models".
 """
 
 from __future__ import annotations
