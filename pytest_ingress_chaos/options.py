@@ -18,7 +18,6 @@ from . import units
 from .errors import SettingsError
 from .specs import DEFAULT_MODE, MODES, LoadSpec
 
-
 PROFILES = ("aws-alb", "gke", "nginx", "generic")
 # A public kubia image (the field report's sample app family): GET on 8080 answers
 # "You've hit <hostname>".
