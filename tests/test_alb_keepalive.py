@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import pytest
+
 from pytest_ingress_chaos.backends.sim import http11
 from pytest_ingress_chaos.backends.sim.alb import HEALTHY, ALBListener, Target, TargetGroup
 from pytest_ingress_chaos.backends.sim.cluster import LOOPBACK
@@ -68,13 +70,10 @@ class Client:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
-    async def send(self, method: str = "GET") -> http11.Head:
-        """One request; the response's head (its body is read and dropped)."""
+    async def send(self, method: str = "GET") -> http11.Message:
+        """One request; the response, read whole."""
         self.writer.write(f"{method} / HTTP/1.1\r\nHost: {LOOPBACK}\r\n\r\n".encode())
-        head = await http11.read_head(self.reader)
-        if method != "HEAD":
-            await http11.read_body(self.reader, head, until_eof=False)
-        return head
+        return await http11.read_response(self.reader, method)
 
     async def get(self) -> int:
         return (await self.send()).status
@@ -271,3 +270,105 @@ def test_the_albs_own_answer_to_head_has_no_body() -> None:
         assert await rig.client.get() == 503
 
     run(scenario, ToyTarget(), deregistration_delay=0.1)
+
+
+# Responses whose framing cannot be trusted. RFC 9112 (6.3) has a proxy that gets one close its
+# connection to the server, discard the response and answer 502: a parser that guessed (took
+# the first of two lengths, skipped two bytes it did not check) would hand the rest of the
+# stream to the next request on a reused connection.
+MALFORMED = {
+    "non-numeric content-length": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhi\n",
+    "conflicting content-lengths":
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nhi\nhi",
+    "status line without a status": b"HTTP/1.1\r\nContent-Length: 3\r\n\r\nhi\n",
+    "non-numeric status": b"HTTP/1.1 OK\r\nContent-Length: 3\r\n\r\nhi\n",
+    "not HTTP at all": b"SSH-2.0-OpenSSH_9.6\r\n",
+    "header line without a colon": b"HTTP/1.1 200 OK\r\nbogus\r\nContent-Length: 3\r\n\r\nhi\n",
+    "non-hex chunk size":
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\n\r\n0\r\n\r\n",
+    "chunk size with 0x":
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nhi\n\r\n0\r\n\r\n",
+    "chunk data without its CRLF":
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhi\nXX0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("response", MALFORMED.values(), ids=list(MALFORMED))
+def test_malformed_response_gets_502_and_its_connection_is_not_reused(response: bytes) -> None:
+    """The client gets the ALB's own 502 at once (not a timeout, not the target's bytes),
+    the ALB closes that connection to the target (the target sees EOF) and the next request
+    goes on a new one. The idle timeout is short so that a parser that waits for more bytes
+    fails the test in seconds (504) instead of a minute."""
+
+    async def scenario(rig: Rig) -> None:
+        client, target = rig.client, rig.target
+        answer = await asyncio.wait_for(client.send(), 10.0)
+        assert (answer.status, answer.get("server")) == (502, "awselb/2.0")
+        target.response = OK
+        assert await client.get() == 200
+        assert target.requests == [1, 1]
+        for _ in range(100):
+            if target.closed_by_peer:
+                break
+            await asyncio.sleep(0.01)
+        assert target.closed_by_peer == [1]
+
+    run(scenario, ToyTarget(response=response), idle_timeout=2.0)
+
+
+def test_chunked_response_reaches_the_client_and_keeps_the_connection() -> None:
+    """Chunked framing (with a chunk extension and a trailer): the body arrives whole, with a
+    content-length of the ALB's, and the connection to the target is reused."""
+
+    async def scenario(rig: Rig) -> None:
+        response = await rig.client.send()
+        assert (response.status, response.body, response.get("transfer-encoding")) == \
+            (200, b"hi\nthere\n", "")
+        assert response.get("content-length") == "9"
+        assert await rig.client.get() == 200
+        assert rig.target.requests == [2]
+
+    run(scenario, ToyTarget(response=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      b"3;ext=1\r\nhi\n\r\n6\r\nthere\n\r\n0\r\n"
+                                      b"X-Trailer: 1\r\n\r\n"))
+
+
+def test_response_framed_by_eof_is_read_to_the_end_and_not_reused() -> None:
+    """Neither Content-Length nor chunked: the body is whatever comes until the target closes,
+    and that connection cannot carry another request."""
+
+    async def scenario(rig: Rig) -> None:
+        for _ in range(2):
+            response = await rig.client.send()
+            assert (response.status, response.body) == (200, b"hi\nthere\n")
+        assert rig.target.requests == [1, 1]
+
+    run(scenario, ToyTarget(response=b"HTTP/1.1 200 OK\r\n\r\nhi\nthere\n", close_after=True))
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_204_and_304_have_no_body_and_keep_the_connection(status: int) -> None:
+    """A 204 or 304 ends with its head, whatever a stray Content-Length says: the ALB answers
+    at once (no wait for a body or for EOF) and reuses the connection."""
+
+    async def scenario(rig: Rig) -> None:
+        for _ in range(2):
+            response = await asyncio.wait_for(rig.client.send(), 5.0)
+            assert (response.status, response.body) == (status, b"")
+        assert rig.target.requests == [2]
+
+    run(scenario, ToyTarget(response=f"HTTP/1.1 {status} X\r\n\r\n".encode()))
+
+
+def test_an_interim_1xx_answer_is_not_the_response() -> None:
+    """103 Early Hints before the 200: the interim answer has no body and is not forwarded as
+    the response; the client gets the 200, and the connection stays in step for the next."""
+
+    async def scenario(rig: Rig) -> None:
+        for _ in range(2):
+            response = await asyncio.wait_for(rig.client.send(), 5.0)
+            assert (response.status, response.body) == (200, b"hi\n")
+        assert rig.target.requests == [2]
+
+    run(scenario, ToyTarget(response=b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload"
+                                     b"\r\n\r\n" + OK))

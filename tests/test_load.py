@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import ssl
@@ -79,6 +80,22 @@ def test_latency_counts_from_the_scheduled_time_when_connections_run_out() -> No
     assert result.latency["max"] > 400  # last request waited ~19 x 25 ms for the connection
     assert result.late == 0 and result.waited_for_connection > 10 and not result.held_rate
     assert (result.max_connections, result.max_connections_reason) == (1, "max_connections")
+
+
+def test_keep_alive_connections_are_reused() -> None:
+    """40 requests, one at a time, over one kept-alive connection: the server accepts exactly
+    one connection (a new connection per request would hide keep-alive races from tests)."""
+    accepted = 0
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await answer_ok(reader, writer)
+
+    with serve(counting) as url:
+        timeline, _ = _run(url, rate=40, duration=1.0, connections=1)
+    assert summarize(timeline, 40).by_outcome == {"200": 40}
+    assert accepted == 1
 
 
 def test_a_busy_pool_grows_instead_of_queueing() -> None:

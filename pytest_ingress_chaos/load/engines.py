@@ -139,6 +139,7 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.body = bytearray()
         self.headers_done = False
+        self.keep_alive = False
         self.complete = False
 
     # request ------------------------------------------------------------------------------
@@ -168,6 +169,8 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # Asked now: once the message is complete llhttp has reset and always says False.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         if len(self.body) < _BODY_KEPT:
@@ -193,7 +196,7 @@ class _Connection(asyncio.Protocol):
             return
         if self.complete:
             status = self.parser.get_status_code()
-            reusable = self.engine.keepalive and self.parser.should_keep_alive()
+            reusable = self.engine.keepalive and self.keep_alive
             self._finish(status, serving_pod(bytes(self.body)))
             self.engine.release(self, reusable=reusable)
 

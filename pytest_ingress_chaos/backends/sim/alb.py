@@ -165,7 +165,7 @@ class TargetGroup:
             return
         if passed:
             target.passes, target.failures = target.passes + 1, 0
-            # alb-facts: a new target needs one passing check to leave "initial".
+            # docs/alb-facts.md: a new target needs one passing check to leave "initial".
             needed = 1 if target.state == INITIAL else self.timings.healthy_threshold
             new_state = HEALTHY if target.passes >= needed else target.state
         else:
@@ -255,16 +255,17 @@ class ALBListener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pool = next(self._node_turn)
+        requests = http11.RequestReader(reader)
         try:
             while True:
                 try:
-                    request = await http11.read_head(reader)
-                    body = await http11.read_body(reader, request, until_eof=False)
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                        http11.HTTPParseError, ConnectionError, ValueError):
+                    request = await requests.next()
+                except (asyncio.IncompleteReadError, http11.HTTPParseError):
                     return
-                response = await self._forward(pool, request, body)
-                keep_alive = not request.wants_close()
+                if request is None:
+                    return
+                response = await self._forward(pool, request)
+                keep_alive = request.keep_alive
                 response_headers = [*response[1], ("connection",
                                                    "keep-alive" if keep_alive else "close")]
                 writer.write(http11.encode(response[0], response_headers, response[2],
@@ -277,19 +278,19 @@ class ALBListener:
         finally:
             writer.close()
 
-    async def _forward(self, pool: UpstreamPool, request: http11.Head, body: bytes
+    async def _forward(self, pool: UpstreamPool, request: http11.Message
                        ) -> tuple[str, list[tuple[str, str]], bytes]:
         target = self.group.pick()
         if isinstance(target, int):
             return _alb_error(target)
         target.outstanding += 1
         try:
-            return await self._exchange(pool, target, request, body)
+            return await self._exchange(pool, target, request)
         finally:
             target.outstanding -= 1
 
-    async def _exchange(self, pool: UpstreamPool, target: Target, request: http11.Head,
-                        body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+    async def _exchange(self, pool: UpstreamPool, target: Target, request: http11.Message
+                        ) -> tuple[str, list[tuple[str, str]], bytes]:
         timings = self.timings
         address = (target.host, target.port)
         connection = pool.take(address)
@@ -300,31 +301,30 @@ class ALBListener:
                 return _alb_error(504)
             except OSError:
                 return _alb_error(502)  # refused or reset while connecting
-        return await self._send(pool, address, connection, request, body)
+        return await self._send(pool, address, connection, request)
 
     async def _send(self, pool: UpstreamPool, address: tuple[str, int],
-                    connection: UpstreamConnection, request: http11.Head, body: bytes
+                    connection: UpstreamConnection, request: http11.Message
                     ) -> tuple[str, list[tuple[str, str]], bytes]:
         """One request and its response on ``connection``, which goes back to the pool when
-        the target allows keep-alive."""
+        the target allows keep-alive. A response the parser rejects is answered with 502 and
+        its connection closed: what follows it on the stream cannot be framed."""
         keep = False
         try:
             headers = [(k, v) for k, v in request.headers if k not in http11.HOP_BY_HOP]
             headers += [("x-forwarded-for", LOOPBACK), ("x-forwarded-proto", "http"),
                         ("connection", "keep-alive" if pool.reuse else "close")]
-            connection.writer.write(http11.encode(request.start_line, headers, body))
+            connection.writer.write(http11.encode(request.start_line, headers, request.body))
             idle = self.timings.wall(self.timings.idle_timeout)
-            response = await asyncio.wait_for(http11.read_head(connection.reader), idle)
+            response = await http11.read_response(connection.reader, request.method, idle)
             without_body = http11.bodiless(request.method, response.status)
-            response_body = b"" if without_body else await asyncio.wait_for(
-                http11.read_body(connection.reader, response, until_eof=True), idle)
-            keep = pool.reuse and http11.reusable(response, without_body=without_body)
+            keep = pool.reuse and response.keep_alive
         except asyncio.TimeoutError:
             return _alb_error(504)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                http11.HTTPParseError, ValueError):
-            # The target reset or closed before a full response; on a reused connection,
-            # that is a request crossing the target's keep-alive close.
+        except (OSError, asyncio.IncompleteReadError, http11.HTTPParseError):
+            # The target reset or closed before a full response (on a reused connection,
+            # that is a request crossing the target's keep-alive close), or sent a malformed
+            # one.
             return _alb_error(502)
         finally:
             # A target removed while this request was in flight has had its connections
@@ -337,7 +337,7 @@ class ALBListener:
         # body a GET would have had.
         kept = [(k, v) for k, v in response.headers
                 if k not in http11.HOP_BY_HOP or (without_body and k == "content-length")]
-        return response.start_line, kept, response_body
+        return response.start_line, kept, response.body
 
 
 def _alb_error(status: int) -> tuple[str, list[tuple[str, str]], bytes]:
