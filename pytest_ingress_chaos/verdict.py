@@ -84,11 +84,13 @@ def chaos_after_window(result: LoadResult, still_terminating: Sequence[str]) -> 
     if len(late) > 5:
         parts.append(f"{len(late) - 5} more events")
     parts += [f"{name} still terminating" for name in still_terminating]
-    advice = (f"a window of at least {math.ceil(max(e.at for e in late)) + 1} s would have "
-              "covered what happened so far" if late else "lengthen the window")
-    if still_terminating:
-        advice += ("; terminating pods need it longer still, past their preStop sleep and "
-                   "grace period")
+    longer = "past the pods' termination (their preStop sleep and grace period)"
+    if late:
+        advice = f"a window of at least {math.ceil(max(e.at for e in late)) + 1} s would have " \
+            "covered " + ("what happened so far, and the terminating pods need it longer "
+                          f"still, {longer}" if still_terminating else "it")
+    else:
+        advice = f"lengthen the window {longer}"
     return (f"the load window ended at {result.duration:.2f} s before the chaos did: "
             f"{', '.join(parts)}; {advice}")
 

@@ -197,7 +197,15 @@ def test_chaos_after_the_window_fails_the_test_and_says_how_long_would_do() -> N
     assert message.startswith("the load window ended at 10.00 s before the chaos did: "
                               "rollout_restart kubia at 12.40 s, pod.deleted kubia-a at 12.50 s, "
                               "pod kubia-b still terminating; a window of at least 14 s would have "
-                              "covered what happened so far; terminating pods need it longer")
+                              "covered what happened so far, and the terminating pods need it "
+                              "longer still, past the pods' termination")
+    verdict = judge(_summarize(timeline, 10.0), SLOSpec())
+    assert verdict.violations[0].endswith("; a window of at least 14 s would have covered it")
+    verdict = judge(_summarize(_timeline([(i / 10, 200) for i in range(100)]), 10.0),
+                    SLOSpec(), ["pod kubia-b"])
+    assert verdict.violations[0].endswith("pod kubia-b still terminating; lengthen the window "
+                                          "past the pods' termination (their preStop sleep "
+                                          "and grace period)")
 
 
 def test_events_are_sorted_and_relative_to_load_start() -> None:
