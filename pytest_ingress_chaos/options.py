@@ -36,6 +36,9 @@ class OptionDef:
     default: Any = None
     metavar: str = "VALUE"
     flag: str | None = None  # the command-line flag when it is not --ingress-<name>
+    # How pytest reads the ini key: "int" and "float" let pytest 9's native [tool.pytest]
+    # table take numbers; everything else is a string we parse ourselves.
+    ini_type: str = "string"
 
     @property
     def cli(self) -> str:
@@ -58,19 +61,20 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
         OptionDef("mode", "target type when a test has no ingress_mode marker: ip or instance "
                   f"(default {DEFAULT_MODE})", units.choice(*MODES), DEFAULT_MODE, "MODE"),
         OptionDef("rate", "default load rate in requests per second (default 60)",
-                  units.positive_number, None, "RPS"),
+                  units.positive_number, None, "RPS", ini_type="float"),
         OptionDef("duration", f"default load window ({units.DURATION_FORMS}; default 20s)",
                   units.positive_duration, None, "DURATION"),
         OptionDef("url", "send the load to this existing endpoint instead of a provisioned "
                   "service (chaos markers are then rejected)", units.http_url, None, "URL"),
         OptionDef("load_processes", "spread each load window over this many processes, for "
                   "rates one process cannot hold (default 1)", units.count_at_least_one, None,
-                  "N"),
+                  "N", ini_type="int"),
         OptionDef("seed", "seed for victim choice; printed in every report so a run can be "
-                  "replayed (default: random)", units.count_at_least_zero, None, "N"),
+                  "replayed (default: random)", units.count_at_least_zero, None, "N",
+                  ini_type="int"),
         OptionDef("time_scale", "sim backend: factor applied to every simulated timing, load "
                   "window and chaos offset; 0.1 runs a story ten times faster (default 1)",
-                  units.positive_number, 1.0, "FACTOR"),
+                  units.positive_number, 1.0, "FACTOR", ini_type="float"),
         OptionDef("report_dir", "write one JSON report per ingress test into this directory",
                   lambda value: Path(str(value)), None, "DIR"),
         # --- the kubernetes backend -------------------------------------------------------
@@ -90,7 +94,7 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
                   "it must answer GET on port 8080)", str, DEFAULT_IMAGE, "IMAGE"),
         OptionDef("steady_requests", "kubernetes backend: consecutive 2xx answers through the "
                   "ingress, from every Ready pod, before a load window opens (default 30)",
-                  units.count_at_least_one, 30, "N"),
+                  units.count_at_least_one, 30, "N", ini_type="int"),
     )
 
 

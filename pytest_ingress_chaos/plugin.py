@@ -119,7 +119,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(option.cli, dest=f"ingress_{option.name}", default=None,
                         metavar=option.metavar,
                         help=f"{option.help}. Also ini {option.ini}, env {option.env}.")
-        parser.addini(option.ini, help=option.help, default=None)
+        # Typed numbers need pytest 8.4's int/float ini types; older pytest reads strings.
+        typed = option.ini_type if pytest.version_tuple >= (8, 4) else "string"
+        parser.addini(option.ini, help=option.help, default=None,
+                      type=typed)  # type: ignore[arg-type]
+
+
+def _ini(config: pytest.Config, option: OptionDef) -> object:
+    try:
+        return config.getini(option.ini)
+    except (ValueError, TypeError) as exc:  # not the int or float it must be
+        raise pytest.UsageError(f"pytest-ingress-chaos: ini {option.ini}: {exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,11 +138,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     definitions = _options()
     cli = {option.name: config.getoption(f"ingress_{option.name}") for option in definitions}
-    ini = {option.name: config.getini(option.ini) for option in definitions}
+    ini = {option.name: _ini(config, option) for option in definitions}
     try:
         settings = resolve_session(definitions, cli, ini, os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
+    if settings.report_dir is not None:  # at start, not after the first window
+        try:
+            settings.report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"pytest-ingress-chaos: --ingress-report-dir={str(settings.report_dir)!r}: "
+                f"cannot create the directory: {exc.strerror}") from None
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the controller chose run id and seed
         run_id, seed = workerinput["ingress_run_id"], workerinput["ingress_seed"]

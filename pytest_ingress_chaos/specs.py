@@ -103,6 +103,9 @@ class LoadSpec(Spec):
         if self.max_connections is not None and self.max_connections < self.connections:
             raise FieldError("max_connections", self.max_connections,
                              f"must be at least connections={self.connections}")
+        if self.url is not None and self.path != "/":
+            raise FieldError("path", self.path, f"goes with a provisioned service; with "
+                             f"url={self.url!r} put the path into the URL")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 Parser = Callable[[Any], Any]
 
@@ -136,15 +137,35 @@ def choice(*accepted: str) -> Callable[[object], str]:
     return parse
 
 
+def _wire_safe(text: str) -> bool:
+    """Printable ASCII without spaces: what may go into a request line unescaped (a space, CR
+    or LF would break the request line; non-ASCII has to be percent-encoded first)."""
+    return text.isascii() and text.isprintable() and " " not in text
+
+
 def http_url(value: object) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    """An ``http://`` or ``https://`` URL with a host and a valid port, safe on the wire."""
+    accepted = "an http:// or https:// URL with a host, printable ASCII without spaces"
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")) or \
+            not _wire_safe(value):
+        raise ValueError(f"expected {accepted}, got {value!r}")
+    parts = urlsplit(value)
+    try:
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise ValueError(f"expected a port from 1 to 65535 in the URL, got {value!r}") from None
+    if not parts.hostname:
+        raise ValueError(f"expected {accepted}, got {value!r} (no host)")
+    if port == 0:
+        raise ValueError(f"expected a port from 1 to 65535 in the URL, got {value!r}")
     return value
 
 
 def url_path(value: object) -> str:
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise ValueError(f"expected a path starting with '/', got {value!r}")
+    """The path (and query) of the load's requests: starts with '/', safe on the wire."""
+    if not isinstance(value, str) or not value.startswith("/") or not _wire_safe(value):
+        raise ValueError("expected a path starting with '/', printable ASCII without spaces "
+                         f"(percent-encode the rest), got {value!r}")
     return value
 
 

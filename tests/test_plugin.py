@@ -327,3 +327,43 @@ def test_xdist_two_workers_one_summary(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*ingress-chaos: backend sim, default mode instance, seed 99*"])
     summary = result.stdout.str().split("ingress-chaos summary", 1)[1]
     assert len(re.findall(r"^(ok|FAILED) +(ip|instance) ", summary, re.MULTILINE)) == 4
+
+
+def test_a_report_dir_that_is_a_file_is_a_usage_error_at_start(
+        pytester: pytest.Pytester) -> None:
+    (pytester.path / "reports").write_text("not a directory")
+    _write(pytester, """
+        def test_never_runs():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--ingress-report-dir", "reports")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ingress-report-dir='reports': cannot create the "
+                                 "directory: File exists*"])
+    _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
+
+
+def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Pytester) -> None:
+    """pytest 9's native ``[tool.pytest]`` table hands numbers over as numbers."""
+    pytester.makefile(".toml", pyproject="""
+        [tool.pytest]
+        ingress_rate = 30
+        ingress_seed = 7
+        ingress_time_scale = 0.5
+    """)
+    _write(pytester, """
+        def test_nothing():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["ingress-chaos: backend sim, default mode instance, seed 7, "
+                                 "run *, time scale 0.5"])
+    pytester.makefile(".toml", pyproject="""
+        [tool.pytest]
+        ingress_seed = "seven"
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ingress_seed*"])
+    _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
