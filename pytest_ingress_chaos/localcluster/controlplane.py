@@ -683,17 +683,21 @@ class ControlPlane:
         Safe to call more than once and from ``atexit``.
         """
         children, self._children = self._children, []
-        for child in reversed(children):
-            child.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        for child in children:
-            if not child.wait_unreaped(deadline):
-                log.warning(
-                    "%s ignored SIGTERM for %.0f s; killing it", child.name, self.stop_timeout
-                )
-            # Kills the child if it is still running, and anything left in its group either way.
-            child.signal_group(signal.SIGKILL)
-            child.reap()
+        # etcd last: an apiserver whose etcd goes away during its own shutdown hangs in it
+        # (killed after stop_timeout in 3 of 4 runs measured) instead of exiting in ~1 s.
+        stores = [child for child in children if child.name == "etcd"]
+        for group in ([child for child in children if child not in stores], stores):
+            for child in reversed(group):
+                child.signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_timeout
+            for child in group:
+                if not child.wait_unreaped(deadline):
+                    log.warning(
+                        "%s ignored SIGTERM for %.0f s; killing it", child.name, self.stop_timeout
+                    )
+                # Kills the child if still running, and anything left in its group either way.
+                child.signal_group(signal.SIGKILL)
+                child.reap()
         atexit.unregister(self.stop)
         workdir, self._workdir = self._workdir, None
         if workdir is not None:
