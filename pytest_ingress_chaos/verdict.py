@@ -61,8 +61,9 @@ def _generator_failures(result: LoadResult) -> list[str]:
     limit = f"{LATE_SEND_THRESHOLD * 1000:g} ms"
     parts = []
     if result.late:
+        stalled = f" (it stalled at {_stretches(result)})" if result.stalls else ""
         parts.append(f"{result.late} handed out more than {limit} late by the generator "
-                     f"itself (it stalled at {_stretches(result)})")
+                     f"itself{stalled}")
     if result.waited_for_connection:
         parts.append(f"{result.waited_for_connection} waited more than {limit} for a "
                      f"connection at the cap of {result.max_connections} "
