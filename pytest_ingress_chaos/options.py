@@ -23,6 +23,18 @@ PROFILES = ("aws-alb", "gke", "nginx", "generic")
 # "You've hit <hostname>".
 DEFAULT_IMAGE = "luksa/kubia:latest"
 _FIELD = {"class": "ingress_class"}  # option names that are Python keywords
+# What chaos may touch beyond the objects the run created, when the user says so.
+CHAOS_SCOPES = ("foreign-pods", "foreign-nodes")
+
+
+def chaos_scopes(value: object) -> frozenset[str]:
+    """``--ingress-allow-chaos-on foreign-pods,foreign-nodes``."""
+    names = [part.strip() for part in str(value).split(",") if part.strip()]
+    unknown = sorted(set(names) - set(CHAOS_SCOPES))
+    if unknown or not names:
+        raise ValueError(f"expected a comma-separated list of {', '.join(CHAOS_SCOPES)}, "
+                         f"got {value!r}")
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,9 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
         OptionDef("steady_requests", "kubernetes backend: consecutive 2xx answers through the "
                   "ingress, from every Ready pod, before a load window opens (default 30)",
                   units.count_at_least_one, 30, "N", ini_type="int"),
+        OptionDef("allow_chaos_on", "kubernetes backend: let chaos touch what this run did not "
+                  f"create, comma-separated: {', '.join(CHAOS_SCOPES)} (default: nothing)",
+                  chaos_scopes, frozenset(), "WHAT"),
     )
 
 
@@ -116,6 +131,7 @@ class SessionSettings:
     host: str | None = None
     image: str = DEFAULT_IMAGE
     steady_requests: int = 30
+    allow_chaos_on: frozenset[str] = frozenset()
 
     def load_defaults(self) -> LoadSpec:
         """The ``ingress_load`` values a test gets before its own marker is applied."""

@@ -51,6 +51,8 @@ REGISTRY: Mapping[str, BackendEntry] = {
         BackendEntry("sim", "the embedded simulator: a small cluster and an AWS ALB on loopback",
                      "pytest_ingress_chaos.backends.sim.client:SimBackend",
                      "pytest_ingress_chaos.backends.sim.spec:MARKERS"),
+        BackendEntry("kubernetes", "a real cluster through the official kubernetes client",
+                     "pytest_ingress_chaos.backends.kubernetes.backend:KubernetesBackend"),
     )
 }
 

@@ -1,0 +1,154 @@
+"""``ingress-chaos-sweep``: delete what killed test sessions left on a cluster.
+
+A session deletes its namespace when it ends, also on Ctrl-C and SIGTERM; a SIGKILLed one (an
+OOM kill, a CI runner torn down) cannot. Run this from a cron job or before a CI run: it deletes
+only namespaces labelled ``app.kubernetes.io/managed-by=pytest-ingress-chaos`` whose
+``ingress-chaos.dev/created`` label (Unix seconds) is older than ``--ttl`` (default 1h, longer
+than any session should last). A namespace without a valid ``created`` label is kept and named:
+the sweeper never guesses an age.
+
+Exit codes: 0 nothing failed (also when nothing was old enough), 1 a namespace could not be
+listed or deleted, 2 a usage error (bad option, no cluster configured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ...errors import BackendError
+from ...units import positive_duration
+from .apis import ApiError, JsonDict, KubeApi
+from .connect import connect
+from .labels import CREATED_LABEL, RUN_LABEL, labels_of, managed_selector
+
+DEFAULT_TTL = 3600.0
+
+
+@dataclass(frozen=True)
+class Managed:
+    """A namespace some run of the plugin created."""
+
+    name: str
+    run: str
+    created: int | None  # None: no valid created label
+    terminating: bool
+
+    def age(self, now: float) -> float | None:
+        return None if self.created is None else now - self.created
+
+
+def age_text(seconds: float) -> str:
+    """``2h03m``, ``45m10s``, ``30s``: an age people read at a glance."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _managed(namespace: JsonDict) -> Managed:
+    labels = labels_of(namespace)
+    meta = namespace.get("metadata") or {}
+    raw = labels.get(CREATED_LABEL, "")
+    return Managed(name=str(meta.get("name")), run=labels.get(RUN_LABEL, "?"),
+                   created=int(raw) if raw.isdigit() else None,
+                   terminating=bool(meta.get("deletionTimestamp")))
+
+
+def managed_namespaces(api: KubeApi) -> list[Managed]:
+    """Every namespace carrying the managed-by label, oldest first."""
+    listed = api.items("list namespaces managed by pytest-ingress-chaos",
+                       api.core.list_namespace, label_selector=managed_selector())
+    found = [_managed(namespace) for namespace in listed]
+    return sorted(found, key=lambda m: (m.created is None, m.created or 0, m.name))
+
+
+def expired(namespaces: list[Managed], ttl: float, now: float) -> list[Managed]:
+    """Those whose created label is more than ``ttl`` seconds old and not being deleted."""
+    return [m for m in namespaces
+            if m.created is not None and now - m.created > ttl and not m.terminating]
+
+
+def sweep(api: KubeApi, ttl: float, *, dry_run: bool, out: TextIO,
+          now: float | None = None) -> int:
+    """Delete (or with ``dry_run`` list) the expired namespaces; the exit code."""
+    now = time.time() if now is None else now
+    try:
+        namespaces = managed_namespaces(api)
+    except BackendError as exc:
+        print(f"ingress-chaos-sweep: {exc}", file=out)
+        return 1
+    for managed in namespaces:
+        if managed.created is None:
+            print(f"kept {managed.name}: no valid {CREATED_LABEL} label", file=out)
+    doomed = expired(namespaces, ttl, now)
+    failed = 0
+    for managed in doomed:
+        age = age_text(now - (managed.created or 0))
+        if dry_run:
+            print(f"would delete {managed.name} (run {managed.run}, {age} old)", file=out)
+            continue
+        try:
+            api.call(f"delete namespace {managed.name}", api.core.delete_namespace,
+                     managed.name, propagation_policy="Background")
+        except ApiError as exc:
+            if exc.status == 404:  # gone meanwhile
+                continue
+            failed += 1
+            print(f"could not delete {managed.name}: {exc}", file=out)
+            continue
+        print(f"deleted {managed.name} (run {managed.run}, {age} old)", file=out)
+    verb = "would delete" if dry_run else "deleted"
+    print(f"{len(namespaces)} namespaces managed by pytest-ingress-chaos; {verb} "
+          f"{len(doomed) - failed} older than {age_text(ttl)}"
+          f"{f'; {failed} failed' if failed else ''}", file=out)
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingress-chaos-sweep",
+        description="Delete namespaces that pytest-ingress-chaos sessions left behind: only "
+        "those labelled app.kubernetes.io/managed-by=pytest-ingress-chaos whose "
+        f"{CREATED_LABEL} label is older than --ttl. Exit codes: 0 ok, 1 a deletion failed, "
+        "2 usage error.")
+    parser.add_argument("--kubeconfig", type=Path, default=None,
+                        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the "
+                        "in-cluster service account)")
+    parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
+    parser.add_argument("--ttl", default="1h",
+                        help="delete namespaces created longer ago than this (e.g. 30m, 2h, "
+                        "3600; default 1h)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would be deleted, delete nothing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        ttl = positive_duration(args.ttl)
+    except ValueError as exc:
+        parser.error(f"--ttl: {exc}")
+    try:
+        connection = connect(args.kubeconfig, args.context)
+    except BackendError as exc:
+        print(f"ingress-chaos-sweep: {exc}", file=sys.stderr)
+        return 2
+    api = KubeApi(connection.api_client)
+    try:
+        return sweep(api, ttl, dry_run=args.dry_run, out=sys.stdout)
+    finally:
+        connection.api_client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
