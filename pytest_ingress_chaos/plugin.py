@@ -172,12 +172,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     session = config.stash[SESSION_KEY]
     s = session.settings
     target = f"url {s.url}" if s.url else f"backend {s.backend}, default mode {s.mode}"
     scale = f", time scale {s.time_scale:g}" if s.time_scale != 1 else ""
-    return f"ingress-chaos: {target}, seed {session.seed}, run {session.run_id}{scale}"
+    lines = [f"ingress-chaos: {target}, seed {session.seed}, run {session.run_id}{scale}"]
+    if not s.url and REGISTRY[s.backend].describe_in_header:
+        try:
+            lines.append(f"ingress-chaos: {session.backend().describe()}")
+        except IngressChaosError as exc:
+            raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
+    return lines
 
 
 class _XdistHooks:

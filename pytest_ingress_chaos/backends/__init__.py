@@ -34,6 +34,9 @@ class BackendEntry:
     summary: str
     factory: str  # "module:callable", called with a BackendConfig
     markers: str | None = None  # "module:attribute", a {marker: (spec type, help)} mapping
+    # Whether pytest's header names what the backend points at (a cluster's context and
+    # server); it then connects at start. The simulator starts on first use instead.
+    describe_in_header: bool = False
 
     def create(self, config: BackendConfig) -> Backend:
         backend: Backend = _load(self.factory)(config)
@@ -52,7 +55,8 @@ REGISTRY: Mapping[str, BackendEntry] = {
                      "pytest_ingress_chaos.backends.sim.client:SimBackend",
                      "pytest_ingress_chaos.backends.sim.spec:MARKERS"),
         BackendEntry("kubernetes", "a real cluster through the official kubernetes client",
-                     "pytest_ingress_chaos.backends.kubernetes.backend:KubernetesBackend"),
+                     "pytest_ingress_chaos.backends.kubernetes.backend:KubernetesBackend",
+                     describe_in_header=True),
     )
 }
 

@@ -47,10 +47,7 @@ from ..contract.support import (
     wait_steady,
 )
 
-try:
-    from pytest_ingress_chaos.localcluster.cluster import LocalCluster
-except ImportError:  # pragma: no cover - only while the local cluster is being written
-    LocalCluster = None  # type: ignore[assignment,misc]
+from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 
 REPLICAS = 3
 NODES = ("node-1", "node-2", "node-3")
@@ -66,8 +63,6 @@ def cluster() -> Iterator[Any]:
     found = find_binaries()
     if isinstance(found, str):
         pytest.skip(found)
-    if LocalCluster is None:
-        pytest.skip("pytest_ingress_chaos.localcluster.cluster is not there yet")
     with LocalCluster(nodes=len(NODES), time_scale=CLOCK.time_scale, binaries=found) as running:
         yield running
 
