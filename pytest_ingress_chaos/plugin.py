@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import uuid
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .report.context import ReportContext
 from .result import LoadResult
 from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
 from .timeline import Timeline
-from .units import format_seconds
+from .units import format_seconds, positive_duration
 
 # How long (wall seconds) provisioning may take before the backend says what it saw.
 PROVISION_TIMEOUT = 300.0
@@ -115,6 +116,14 @@ def _options() -> tuple[OptionDef, ...]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ingress-chaos", "ingress availability under chaos")
+    group.addoption("--ingress-sweep", action="store_true", default=False,
+                    help="run no test: delete what killed sessions of this plugin left on the "
+                         "backend (kubernetes: its labelled namespaces older than "
+                         "--ingress-sweep-ttl), then exit")
+    group.addoption("--ingress-sweep-ttl", default="1h", metavar="DURATION",
+                    help="with --ingress-sweep: only what is older than this (default 1h)")
+    group.addoption("--ingress-sweep-dry-run", action="store_true", default=False,
+                    help="with --ingress-sweep: list what would be deleted, delete nothing")
     for option in _options():
         group.addoption(option.cli, dest=f"ingress_{option.name}", default=None,
                         metavar=option.metavar,
@@ -132,17 +141,22 @@ def _ini(config: pytest.Config, option: OptionDef) -> object:
         raise pytest.UsageError(f"pytest-ingress-chaos: ini {option.ini}: {exc}") from None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    extra = _backend_markers()
-    for line in marker_help(extra):
-        config.addinivalue_line("markers", line)
+def _settings(config: pytest.Config) -> SessionSettings:
+    """The session's settings from the command line, the environment and the ini file."""
     definitions = _options()
     cli = {option.name: config.getoption(f"ingress_{option.name}") for option in definitions}
     ini = {option.name: _ini(config, option) for option in definitions}
     try:
-        settings = resolve_session(definitions, cli, ini, os.environ)
+        return resolve_session(definitions, cli, ini, os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    extra = _backend_markers()
+    for line in marker_help(extra):
+        config.addinivalue_line("markers", line)
+    settings = _settings(config)
     if settings.report_dir is not None:  # at start, not after the first window
         try:
             settings.report_dir.mkdir(parents=True, exist_ok=True)
@@ -163,6 +177,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "ingress-chaos-xdist")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``pytest --ingress-sweep``: the backend's sweeper instead of a test run."""
+    if not config.getoption("ingress_sweep"):
+        return None
+    settings = _settings(config)  # before pytest_configure: no session exists yet
+    try:
+        ttl = positive_duration(config.getoption("ingress_sweep_ttl"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest-ingress-chaos: --ingress-sweep-ttl: {exc}") from None
+    code = REGISTRY[settings.backend].sweep(
+        settings, ttl, dry_run=config.getoption("ingress_sweep_dry_run"), out=sys.stdout)
+    if code is None:
+        print(f"pytest-ingress-chaos: backend {settings.backend} leaves nothing behind to sweep")
+        return 0
+    return code
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -200,6 +232,18 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         self.session.rows.extend(getattr(node, "workeroutput", {}).get("ingress_rows", []))
+        if error is None:
+            return
+        # The worker died (os._exit, a crash): its teardown never ran. Clear up after it.
+        worker = node.workerinput.get("workerid", "gw?")
+        settings = self.session.settings
+        try:
+            said = REGISTRY[settings.backend].reap(settings, self.session.run_id, worker)
+        except IngressChaosError as exc:
+            said = f"could not clear up after worker {worker}: {exc}"
+        if said:
+            node.config.pluginmanager.get_plugin("terminalreporter").write_line(
+                f"ingress-chaos: {said}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from ..clock import TestClock
 from ..options import SessionSettings
@@ -37,10 +37,30 @@ class BackendEntry:
     # Whether pytest's header names what the backend points at (a cluster's context and
     # server); it then connects at start. The simulator starts on first use instead.
     describe_in_header: bool = False
+    # "module:function"(settings, ttl, dry_run=, out=) -> exit code: `pytest --ingress-sweep`.
+    sweeper: str | None = None
+    # "module:function"(settings, run_id, worker) -> message or None: what a dead xdist
+    # worker left behind, removed by the controller (its own teardown never ran).
+    reaper: str | None = None
 
     def create(self, config: BackendConfig) -> Backend:
         backend: Backend = _load(self.factory)(config)
         return backend
+
+    def sweep(self, settings: SessionSettings, ttl: float, *, dry_run: bool,
+              out: TextIO) -> int | None:
+        """Run this backend's sweeper; None when it has none (nothing outlives a session)."""
+        if self.sweeper is None:
+            return None
+        code: int = _load(self.sweeper)(settings, ttl, dry_run=dry_run, out=out)
+        return code
+
+    def reap(self, settings: SessionSettings, run_id: str, worker: str) -> str | None:
+        """Remove what a dead worker left; None when there was nothing (or no reaper)."""
+        if self.reaper is None:
+            return None
+        said: str | None = _load(self.reaper)(settings, run_id, worker)
+        return said
 
     def marker_specs(self) -> Mapping[str, tuple[type[Spec], str]]:
         if self.markers is None:
@@ -56,7 +76,10 @@ REGISTRY: Mapping[str, BackendEntry] = {
                      "pytest_ingress_chaos.backends.sim.spec:MARKERS"),
         BackendEntry("kubernetes", "a real cluster through the official kubernetes client",
                      "pytest_ingress_chaos.backends.kubernetes.backend:KubernetesBackend",
-                     describe_in_header=True),
+                     describe_in_header=True,
+                     sweeper="pytest_ingress_chaos.backends.kubernetes.sweeper:"
+                             "sweep_from_settings",
+                     reaper="pytest_ingress_chaos.backends.kubernetes.sweeper:reap_worker"),
     )
 }
 

@@ -22,10 +22,18 @@ from pathlib import Path
 from typing import TextIO
 
 from ...errors import BackendError
+from ...options import SessionSettings
 from ...units import positive_duration
 from .apis import ApiError, JsonDict, KubeApi
 from .connect import connect
-from .labels import CREATED_LABEL, RUN_LABEL, labels_of, managed_selector
+from .labels import (
+    CREATED_LABEL,
+    RUN_LABEL,
+    created_by_run,
+    labels_of,
+    managed_selector,
+    namespace_name,
+)
 
 DEFAULT_TTL = 3600.0
 
@@ -152,3 +160,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- from pytest: `pytest --ingress-sweep`, and the namespace of a worker that died ----------
+
+
+def sweep_from_settings(settings: SessionSettings, ttl: float, *, dry_run: bool,
+                        out: TextIO) -> int:
+    """What ``pytest --ingress-sweep`` runs, with the session's cluster options."""
+    try:
+        connection = connect(settings.kubeconfig, settings.kube_context)
+    except BackendError as exc:
+        print(f"ingress-chaos-sweep: {exc}", file=out)
+        return 2
+    try:
+        return sweep(KubeApi(connection.api_client), ttl, dry_run=dry_run, out=out)
+    finally:
+        connection.api_client.close()
+
+
+def reap_worker(settings: SessionSettings, run_id: str, worker: str) -> str | None:
+    """Delete the namespace of an xdist worker that died (``os._exit``, a crash): its own
+    teardown never ran. Only a namespace carrying this plugin's label and this run's id goes.
+    Returns what was done, for the controller to say, or None when there was nothing."""
+    name = namespace_name(run_id, worker)
+    connection = connect(settings.kubeconfig, settings.kube_context)
+    api = KubeApi(connection.api_client)
+    try:
+        try:
+            found = api.call(f"read namespace {name}", api.core.read_namespace, name)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not created_by_run(found, run_id):
+            return f"kept {name}: not labelled as this run's"
+        try:
+            api.call(f"delete namespace {name}", api.core.delete_namespace, name,
+                     propagation_policy="Background")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return f"deleted {name}, the namespace of worker {worker}, which died"
+    finally:
+        connection.api_client.close()
