@@ -114,6 +114,12 @@ def _options() -> tuple[OptionDef, ...]:
     return options(tuple(REGISTRY))
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ingress-chaos", "ingress availability under chaos")
     group.addoption("--ingress-sweep", action="store_true", default=False,
@@ -370,7 +376,7 @@ def ingress_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def ingress_service(ingress_backend: Backend, ingress_mode: str,
+def ingress_service(request: pytest.FixtureRequest, ingress_backend: Backend, ingress_mode: str,
                     _ingress_plan: TestPlan) -> Iterator[Service]:
     """The sample service behind an ingress of this test's target type: ``url``, ``mode``,
     ``pods()``. Torn down after the test."""
@@ -381,7 +387,9 @@ def ingress_service(ingress_backend: Backend, ingress_mode: str,
     service = ingress_backend.provision(ProvisionRequest(
         test=plan.nodeid, mode=ingress_mode, service=plan.service, alb=plan.alb,
         extras=plan.extras, seed=plan.seed, events=plan.timeline.record,
-        timeout=PROVISION_TIMEOUT))
+        timeout=PROVISION_TIMEOUT,
+        customize=lambda manifests: request.config.hook.pytest_ingress_manifests(
+            manifests=manifests, nodeid=plan.nodeid, mode=ingress_mode)))
     try:
         yield service
     finally:
@@ -493,8 +501,9 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
                         ("mode", entry.context.mode), ("seed", entry.context.seed)):
         item.user_properties.append((f"ingress_{name}", value))
     if session.settings.report_dir is not None:
-        path = jsonreport.write(session.settings.report_dir,
-                                jsonreport.to_json(result, entry.context))
+        data = jsonreport.to_json(result, entry.context)
+        item.config.hook.pytest_ingress_json_report(report=data, item=item)
+        path = jsonreport.write(session.settings.report_dir, data)
         item.user_properties.append(("ingress_report", str(path)))
 
 

@@ -367,3 +367,27 @@ def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Py
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ingress_seed*"])
     _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
+
+
+def test_the_json_report_hook_changes_the_report_before_it_is_written(
+        pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        def pytest_ingress_json_report(report, item):
+            report["team"] = "platform"
+            report["result"].pop("latency_spectrum")
+    """)
+    with serve(answer_ok) as url:
+        _write(pytester, f"""
+            import pytest
+
+            @pytest.mark.ingress_load(url="{url}/", rate=20, duration="0.5s")
+            def test_reported(ingress_load):
+                ingress_load.run()
+        """)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                               "--ingress-report-dir", "reports")
+    result.assert_outcomes(passed=1)
+    [path] = (pytester.path / "reports").glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["team"] == "platform"
+    assert "latency_spectrum" not in report["result"] and report["result"]["requests"] == 10

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..specs import AlbSpec, ServiceSpec
 
@@ -117,6 +117,9 @@ class ProvisionRequest:
     seed: int  # makes whatever the backend chooses at random repeatable
     events: EventSink  # where to report what the backend observes, from now on
     timeout: float  # wall seconds to reach a steady state
+    # Backends that apply manifests pass them here first (Deployment, Service, Ingress), to be
+    # changed in place: the plugin's pytest_ingress_manifests hook.
+    customize: Callable[[list[dict[str, Any]]], None] | None = None
 
 
 class Service(Protocol):

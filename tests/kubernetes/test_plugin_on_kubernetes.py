@@ -94,3 +94,42 @@ def test_a_chaos_marker_the_backend_cannot_do_is_refused_at_setup(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*marker kill_pods on test_container_kill: signal= kills a "
                                  "container only, which backend kubernetes cannot do*"])
+
+
+def test_the_manifests_hook_changes_what_is_applied(pytester: pytest.Pytester,
+                                                   cluster: LocalCluster) -> None:
+    """A project's conftest.py adds an annotation to the Deployment and the pod template; the
+    objects in the API carry it."""
+    pytester.makeconftest("""
+        def pytest_ingress_manifests(manifests, nodeid, mode):
+            deployment = manifests[0]
+            assert deployment["kind"] == "Deployment" and mode == "instance"
+            deployment["metadata"].setdefault("annotations", {})["team"] = "platform"
+            template = deployment["spec"]["template"]["metadata"]
+            template.setdefault("annotations", {})["team"] = "platform"
+    """)
+    pytester.makepyfile(textwrap.dedent(f"""
+        import pytest
+        from kubernetes import client, config
+
+        @pytest.mark.ingress_load(duration="1s")
+        def test_annotated(ingress_load, ingress_service):
+            ingress_load.run()
+            api = config.new_client_from_config(config_file={str(cluster.kubeconfig)!r})
+            try:
+                ident = ingress_service.identity
+                deployment = client.AppsV1Api(api).read_namespaced_deployment(
+                    ident.deployment, ident.namespace)
+                pods = client.CoreV1Api(api).list_namespaced_pod(
+                    ident.namespace, label_selector=",".join(
+                        f"{{k}}={{v}}" for k, v in ident.selector.items())).items
+            finally:
+                api.close()
+            assert deployment.metadata.annotations["team"] == "platform"
+            assert pods and all(p.metadata.annotations["team"] == "platform" for p in pods)
+    """))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--ingress-backend", "kubernetes",
+        "--kubeconfig", str(cluster.kubeconfig), "--ingress-time-scale", str(TIME_SCALE),
+        "--ingress-steady-requests", "5")
+    result.assert_outcomes(passed=1)

@@ -144,7 +144,7 @@ class KubernetesBackend:
                             f"{self.namespace} for {request.test}")
         self._ensure_namespace(
             profiles.namespace_labels(self.profile, request.mode, request.service), deadline)
-        manifest = self._claim(request)
+        manifest, bodies = self._claim(request)
         name = manifest.name
         deadline.what = (f"provision of {name} ({request.mode} mode) in namespace "
                          f"{self.namespace} for {request.test}")
@@ -161,7 +161,7 @@ class KubernetesBackend:
             # Watches start right after the Deployment exists: each lists before it watches,
             # so the pods its ReplicaSet creates meanwhile are reported all the same.
             service.start_watches()
-            for body in service_manifests(manifest)[1:]:
+            for body in bodies[1:]:
                 self._create(body)
             self._wait_steady(service, manifest, request, deadline)
         except BaseException:
@@ -172,10 +172,11 @@ class KubernetesBackend:
             raise
         return service
 
-    def _claim(self, request: ProvisionRequest) -> ManifestSettings:
-        """Create the Deployment of the next free ``kubia-<n>``: the name is taken when the
-        create succeeds. Another backend of this run and worker (sharing the namespace) may
-        hold a number: AlreadyExists moves on to the next one."""
+    def _claim(self, request: ProvisionRequest) -> tuple[ManifestSettings, list[JsonDict]]:
+        """Create the Deployment of the next free ``kubia-<n>`` (after the request's
+        customization of its manifests): the name is taken when the create succeeds. Another
+        backend of this run and worker (sharing the namespace) may hold a number:
+        AlreadyExists moves on to the next one."""
         assert self._created is not None
         s = self.settings
         for _ in range(_NAME_ATTEMPTS):
@@ -185,13 +186,16 @@ class KubernetesBackend:
                 ingress_class=s.ingress_class, host=s.host, image=s.image,
                 service=request.service, alb=request.alb,
                 labels=session_labels(self.config.run_id, self._created))
+            bodies = service_manifests(manifest)
+            if request.customize is not None:
+                request.customize(bodies)  # the user's pytest_ingress_manifests hook
             try:
-                self._create(service_manifests(manifest)[0])
+                self._create(bodies[0])
             except ApiError as exc:
                 if exc.status != 409:
                     raise
                 continue
-            return manifest
+            return manifest, bodies
         raise BackendError(f"no free kubia-<n> name in namespace {self.namespace} after "
                            f"{_NAME_ATTEMPTS} attempts")
 
