@@ -24,6 +24,7 @@ from pytest_ingress_chaos.backends.base import (
     EVENT_KINDS,
     POD_PHASES,
     Backend,
+    Capability,
     PodInfo,
     ProvisionRequest,
     Service,
@@ -86,6 +87,19 @@ class EventLog:
                     pytest.fail(f"no {kind} event{f' for {subject}' if subject else ''} within "
                                 f"{timeout:g} s; events so far: {dict(kinds)}")
                 self._changed.wait(left)
+
+
+def reports_signals(backend: Backend) -> bool:
+    """Whether ``backend`` reports ``pod.signal`` for every signal a pod's container gets (and
+    must: the suite then checks them).
+
+    Only a backend that signals containers itself, because it runs them, sees every signal:
+    one with :attr:`Capability.CONTAINER_KILL` (the simulator). The Kubernetes API records no
+    signals (at most a kubelet Event saying that it stops a container, which the kubernetes
+    backend reports as such when it sees one), so for the others the suite checks what signals
+    lead to, which every backend observes: when the pod's container exits (``pod.exited``) and
+    when the pod leaves the API (``pod.gone``)."""
+    return Capability.CONTAINER_KILL in backend.capabilities
 
 
 # --- stories: one provisioned service each ----------------------------------------------------

@@ -31,6 +31,7 @@ from pytest_ingress_chaos.backends.kubernetes.labels import (
 from pytest_ingress_chaos.backends.kubernetes.manifests import SERVICE_LABEL
 from pytest_ingress_chaos.clock import TestClock
 from pytest_ingress_chaos.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import find_binaries
 from pytest_ingress_chaos.options import SessionSettings
 from pytest_ingress_chaos.specs import ServiceSpec
@@ -46,8 +47,6 @@ from ..contract.support import (
     wait_serving,
     wait_steady,
 )
-
-from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 
 REPLICAS = 3
 NODES = ("node-1", "node-2", "node-3")

@@ -227,6 +227,14 @@ def test_the_objects_fit_together(profile: str, mode: str, variant: str) -> None
     assert selector == service["spec"]["selector"]
     assert selector.items() <= pod_labels.items()
 
+    # One pod per node as far as the nodes allow: a preference the scheduler weighs (so that a
+    # drain takes one replica, not all), never a reason to leave a pod Pending (a cordoned node
+    # still counts as a domain with no pods: DoNotSchedule would block replacements after a
+    # drain).
+    assert template["spec"]["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
+
     # Ingress -> Service port 80 -> the container's named port 8080.
     (rule,) = ingress["spec"]["rules"]
     (path,) = rule["http"]["paths"]
