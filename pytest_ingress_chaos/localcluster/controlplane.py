@@ -220,6 +220,10 @@ class _Child:
             self.proc.wait()
 
 
+_PORT_ATTEMPTS = 4
+_ADDRESS_IN_USE = "address already in use"
+
+
 def _free_ports(count: int) -> list[int]:
     # Hold all sockets open until every port is picked, so the ports are distinct.
     socks: list[socket.socket] = []
@@ -424,16 +428,28 @@ class ControlPlane:
             raise ControlPlaneError(binaries)
         parent = self._tmp_parent or Path(tempfile.gettempdir())
         _remove_stale_workdirs(parent)
-        started = time.monotonic()
-        self._workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX, dir=parent))
-        (self._workdir / _OWNER_FILE).write_text(str(os.getpid()))
         atexit.register(self.stop)
-        try:
-            self._start(binaries, started)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            started = time.monotonic()
+            self._workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX, dir=parent))
+            (self._workdir / _OWNER_FILE).write_text(str(os.getpid()))
+            try:
+                self._start(binaries, started)
+            except ControlPlaneError as exc:
+                self.stop()
+                # A free port is free only until someone takes it: between our probe and the
+                # component's bind, another process (a load generator's outgoing connections
+                # use the same ephemeral range) may have. New ports, another try.
+                if _ADDRESS_IN_USE not in str(exc) or attempt == _PORT_ATTEMPTS:
+                    raise
+                log.info("a port was taken before the control plane could bind it; retrying "
+                         "with new ports (attempt %d of %d)", attempt + 1, _PORT_ATTEMPTS)
+            except BaseException:
+                self.stop()
+                raise
+            else:
+                return self
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _mark(self, milestone: str, started: float) -> None:
         self.timings[milestone] = round(time.monotonic() - started, 3)

@@ -282,3 +282,34 @@ def test_components_die_with_a_killed_parent(binaries: Binaries, tmp_path: Path)
     assert workdir.is_dir()
     controlplane._remove_stale_workdirs(tmp_path)
     assert not workdir.exists()
+
+
+def test_a_port_taken_before_the_apiserver_binds_it_is_retried(
+        binaries: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A free port is free only until someone takes it (on a busy CI machine, a load
+    generator's outgoing connections share the ephemeral range): the first attempt gets an
+    apiserver port that is taken, the start retries with new ports and comes up."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    picked: list[list[int]] = []
+    real = controlplane._free_ports
+
+    def first_one_taken(count: int) -> list[int]:
+        ports = real(count)
+        if not picked:
+            ports[-1] = taken.getsockname()[1]  # the apiserver's secure port
+        picked.append(ports)
+        return ports
+
+    monkeypatch.setattr(controlplane, "_free_ports", first_one_taken)
+    try:
+        with ControlPlane(nodes=1, binaries=binaries) as cp:
+            assert cp.server.endswith(f":{picked[-1][-1]}")
+            api = client.CoreV1Api(cp.api_client())
+            assert [node.metadata.name for node in api.list_node().items] == ["node-1"]
+    finally:
+        taken.close()
+    assert len(picked) == 2
