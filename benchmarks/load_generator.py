@@ -11,8 +11,9 @@ It starts the project's sample app on 127.0.0.1 as the target, then
 1. runs ``wrk -t1 -c10 -d10s --latency`` against it: a closed-model reference for what the
    target itself can serve (Debian's wrk 4.1 has no ``-R``, so it is not a rate reference);
 2. runs the generator for ``--duration`` seconds at each ``--rates`` rate, in one process;
-3. steps the rate up with shorter windows to find the highest rate one process holds (achieved
-   within 1 % of the target and p99 send lag <= 2 ms), and confirms it with a full window;
+3. steps the rate up with shorter windows to find the highest rate one process holds (sent
+   within the window within 1 % of the schedule, at most 1 % of the schedule sent more than
+   50 ms late or not sent, no error), and confirms it with a full window;
 4. runs ``processes=1`` and ``processes=2`` at the first rate one process did not hold;
 5. in a fresh subprocess, fills a ``RequestLog`` with one hour at 1,000 requests/s of synthetic
    records, summarizes it, and reports the peak resident memory and the time taken.
@@ -24,6 +25,7 @@ time; the target processes and wrk are stopped on exit, Ctrl-C, SIGTERM or error
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import datetime
 import json
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ingress_chaos.backends.sim import sampleapp
+from pytest_ingress_chaos.errors import LoadGeneratorError
 from pytest_ingress_chaos.load.generator import LoadGenerator
 from pytest_ingress_chaos.result import summarize
 from pytest_ingress_chaos.specs import LoadSpec
@@ -52,15 +55,27 @@ HOST = "127.0.0.1"  # loopback only: nothing here may send a request off the mac
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "load_generator.json"
 # Rates tried above the listed ones when looking for the one-process maximum. Bounded: the
 # search stops at the first rate that fails twice, or at the end of this list.
-LADDER = (3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000, 32000, 40000)
-MAX_LAG_P99_MS = 2.0  # the "holds the rate" criterion of the issue, with RATE_TOLERANCE
+LADDER = (3000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 18000, 20000, 24000, 28000,
+          32000, 40000, 48000, 56000, 64000)
+# "Holds the rate" (the issue's criterion, wrk2's sense of it): sent inside the window within
+# RATE_TOLERANCE of the schedule, and at most LATE_SHARE of the schedule sent more than LATE_S
+# after its time or not sent at all. "Sent" is when the request went on the wire (for a new
+# connection, when connecting began), so a wait for a connection counts as well as the
+# generator's own lag.
 RATE_TOLERANCE = 0.01
-CONFIRM_ATTEMPTS = 3  # full-window confirmations of the maximum before giving up
+LATE_SHARE = 0.01
+LATE_S = 0.050
+LAG_LEVELS = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
+CONFIRM_ATTEMPTS = 6  # full-window confirmations of the maximum before giving up
 # Before each run: samples of SETTLE_SAMPLE seconds (also a pause, so one run's sockets and
 # CPU do not spill into the next) until other processes use at most QUIET_CORES.
 SETTLE_SAMPLE = 1.0
 QUIET_CORES = 0.25
 TARGET_BUSY = 0.8  # share of a core per target process above which the target may be the limit
+# After a LoadGeneratorError (an overloaded generator that did not stop by its deadline), how
+# long to wait for its thread to end before giving up the whole benchmark: a thread still
+# running would load the machine during the next runs.
+THREAD_END_WAIT = 120.0
 MEMORY_RECORDS = 3_600_000  # one hour at 1,000 requests/s
 MEMORY_LIMIT_MB = 400  # the issue's target for that hour
 
@@ -249,9 +264,15 @@ def run_load(target: Target, rate: float, duration: float, *, processes: int, co
     load_1m = os.getloadavg()[0]
     overflows = _listen_overflows()
     meter = CpuMeter(target)
+    error = None
     try:
         generator.start()
         generator.wait()
+    except LoadGeneratorError as exc:
+        # Overloaded, the generator may miss its own stop deadline: the run does not hold,
+        # and its records are summarized once the thread has ended.
+        error = f"{exc}" + (f" ({exc.__cause__!r})" if exc.__cause__ else "")
+        _wait_for_thread(generator)
     except BaseException:
         with contextlib.suppress(Exception):
             generator.stop()  # Ctrl-C or a failure: stop the thread and the workers first
@@ -259,6 +280,7 @@ def run_load(target: Target, rate: float, duration: float, *, processes: int, co
     used = meter.read()
     run = {"label": label, "processes": processes, "target_rate": rate, "duration_s": duration}
     run.update(_figures(timeline, rate, duration, used, target.processes))
+    run["error"] = error
     run["load_average_1m"] = round(load_1m, 2)
     after = _listen_overflows()
     run["listen_overflows"] = None if overflows is None or after is None else after - overflows
@@ -266,21 +288,42 @@ def run_load(target: Target, rate: float, duration: float, *, processes: int, co
     return run
 
 
+def _wait_for_thread(generator: LoadGenerator) -> None:
+    deadline = time.monotonic() + THREAD_END_WAIT
+    while not generator.finished:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the load thread still runs {THREAD_END_WAIT:g} s after its "
+                               "error: the next runs would measure it too")
+        time.sleep(0.5)
+
+
 def _figures(timeline: Timeline, rate: float, duration: float, used: dict[str, float | None],
              target_processes: int) -> dict[str, Any]:
     result = summarize(timeline, rate)
     generator_cpu = (used["self"] or 0.0) + (used["children"] or 0.0)
     wall = used["wall"] or 1e-9
+    scheduled = result.requests + result.not_sent
+    sent_lag, sent_late = _sent_lag(timeline)
     return {
         "requests": result.requests,
+        "scheduled": scheduled,
         "achieved_rate": round(result.achieved_rate, 2),
         "achieved_ratio": round(result.achieved_rate / rate, 5),
-        # summarize's achieved_rate counts every finished request, even one sent after the
-        # window closed; this counts only those actually sent inside it.
+        # Counted here, the same way whatever summarize() counts: requests sent inside the
+        # window / requests the window's schedule holds.
         "sent_in_window_ratio": round(_sent_in_window(timeline, duration) / (rate * duration), 5),
+        # The generator's own lag (scheduled -> handed to the engine), as the plugin reports it,
+        # and the wait for a connection at the cap (handed out -> on the wire).
         "send_lag_ms": result.send_lag,
+        "connection_wait_ms": result.connection_wait,
+        # Scheduled -> on the wire, from the records: both of the above together.
+        "sent_lag_ms": sent_lag,
+        "sent_late": sent_late,
+        "late_share": round((sent_late + result.not_sent) / max(scheduled, 1), 5),
         "late": result.late,
+        "waited_for_connection": result.waited_for_connection,
         "not_sent": result.not_sent,
+        "peak_connections": result.peak_connections,
         "errors": result.errors,
         "by_outcome": result.by_outcome,
         "cpu_s": {"self": _round(used["self"]), "children": _round(used["children"]),
@@ -299,6 +342,20 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _sent_lag(timeline: Timeline) -> tuple[dict[str, float], int]:
+    """Percentiles (ms) of scheduled -> sent over every record, and how many were sent more
+    than LATE_S late. Exact (a sort), not from a histogram."""
+    log = timeline.requests
+    lags = sorted(sent - intended for intended, sent in zip(log.intended, log.sent, strict=True))
+    if not lags:
+        return {}, 0
+    figures = {name: round(lags[min(len(lags) - 1, int(len(lags) * level / 100))] * 1000, 3)
+               for name, level in LAG_LEVELS}
+    figures["max"] = round(lags[-1] * 1000, 3)
+    late = len(lags) - bisect.bisect_right(lags, LATE_S)
+    return figures, late
+
+
 def _sent_in_window(timeline: Timeline, duration: float) -> int:
     if timeline.load_start is None:
         return 0
@@ -307,10 +364,16 @@ def _sent_in_window(timeline: Timeline, duration: float) -> int:
 
 
 def holds(run: dict[str, Any]) -> bool:
-    """The issue's criterion, plus no request lost or failed (a failing target is no pass)."""
-    return bool(abs(run["achieved_ratio"] - 1) <= RATE_TOLERANCE
-                and run["send_lag_ms"]["p99"] <= MAX_LAG_P99_MS
-                and run["not_sent"] == 0 and run["errors"] == 0)
+    """The issue's criterion, plus no request failed (a failing target is no pass) and no
+    LoadGeneratorError."""
+    return bool(abs(run["sent_in_window_ratio"] - 1) <= RATE_TOLERANCE
+                and run["late_share"] <= LATE_SHARE and run["errors"] == 0
+                and not run["error"])
+
+
+CRITERION = (f"sent inside the window within {RATE_TOLERANCE:.0%} of the schedule, at most "
+             f"{LATE_SHARE:.0%} of it sent more than {LATE_S * 1000:g} ms late or not sent, "
+             f"no error")
 
 
 # --- the one-process maximum ------------------------------------------------------------------
@@ -341,10 +404,8 @@ def find_max(target: Target, args: argparse.Namespace, start_above: float,
         "rate": confirmed,
         "reached_end_of_ladder": first_failed is None,
         "first_failed_rate": first_failed,
-        "criterion": f"achieved within {RATE_TOLERANCE:.0%} of target, p99 send lag <= "
-                     f"{MAX_LAG_P99_MS:g} ms, no error, nothing unsent; steps of "
-                     f"{args.step_duration:g} s (a failed step retried once), confirmed "
-                     f"with a {args.duration:g} s window",
+        "criterion": f"{CRITERION}; steps of {args.step_duration:g} s (a failed step retried "
+                     f"once), confirmed with a {args.duration:g} s window",
     }
 
 
@@ -481,6 +542,9 @@ def memory_child(records: int) -> None:
     fill = time.perf_counter() - fill_start
     timeline.load_end = start + records / 1000
     after_fill = _peak_rss_mb()
+    digest_start = time.perf_counter()
+    _digest(timeline)
+    digest = time.perf_counter() - digest_start
     summarize_start = time.perf_counter()
     result = summarize(timeline, 1000.0)
     summarize_s = time.perf_counter() - summarize_start
@@ -493,12 +557,20 @@ def memory_child(records: int) -> None:
         "bytes_per_record": round((after_fill - baseline) * 1024 * 1024 / records, 1),
         "fill_s": round(fill, 2),
         "add_us_per_record": round(fill / records * 1e6, 2),
+        # The histograms take the records apart from add(): digest() is what the load loop
+        # does a few dozen records per tick. add() + digest() is the whole cost of a record.
+        "digest_s": round(digest, 2),
+        "record_us_per_record": round((fill + digest) / records * 1e6, 2),
         "summarize_s": round(summarize_s, 2),
         "by_outcome": result.by_outcome,
         "error_windows": len(result.error_windows),
         "pods": len(result.per_pod),
         "buckets": len(result.buckets),
     }))
+
+
+def _digest(timeline: Timeline) -> None:
+    timeline.requests.digest()  # what summarize() would do first
 
 
 def _fill(timeline: Timeline, records: int, start: float) -> None:
@@ -510,16 +582,16 @@ def _fill(timeline: Timeline, records: int, start: float) -> None:
     pods: list[str] = []
     for i in range(records):
         intended = start + i / 1000
-        sent = intended + lags[i & 4095]
+        sent = intended + lags[i & 4095]  # handed out and sent at once: the pool has room
         second = (i // 1000) % 300  # each five-minute cycle starts with a pod killed
         if i % 300_000 == 0:
             pods = _pod_names(rng)  # ... and its replacement (with new names) serving after
         if second < 2 and i % 10 == 0:
-            add(intended, sent, sent + 0.0008, 502, None)  # the ALB still routes to it
+            add(intended, sent, sent, sent + 0.0008, 502, None)  # the ALB still routes to it
         elif second < 2 and i % 50 == 1:
-            add(intended, sent, sent + 2.0, -1, None)  # a timeout, at the 2 s default
+            add(intended, sent, sent, sent + 2.0, -1, None)  # a timeout, at the 2 s default
         else:
-            add(intended, sent, sent + latencies[i & 4095], 200, pods[i % 3])
+            add(intended, sent, sent, sent + latencies[i & 4095], 200, pods[i % 3])
 
 
 def _pod_names(rng: random.Random) -> list[str]:
@@ -529,34 +601,49 @@ def _pod_names(rng: random.Random) -> list[str]:
 
 # --- output -----------------------------------------------------------------------------------
 
-_HEADER = (f"{'run':<17} {'proc':>4} {'target':>6} {'achieved':>8} {'ratio':>6} "
-           f"{'lag p50':>7} {'p90':>5} {'p99':>6} {'p99.9':>6} {'max':>6} {'late':>5} "
-           f"{'unsent':>6} {'cpu/1k':>7} {'tgt':>4} {'other':>5} {'lat p50':>7} {'p99':>6} "
+_HEADER = (f"{'run':<17} {'proc':>4} {'target':>6} {'in win':>6} "
+           f"{'lag p50':>7} {'p90':>5} {'p99':>6} {'p99.9':>6} {'max':>6} {'cw p99':>6} "
+           f"{'sent p99':>8} {'late%':>6} {'unsent':>6} {'conns':>5} "
+           f"{'cpu/1k':>7} {'tgt':>4} {'other':>5} {'lat p50':>7} {'p99':>6} "
            f"{'max':>6} {'unc p99':>7} {'ok':>3}")
 
 
 def _row(run: dict[str, Any]) -> str:
     lag, lat = run["send_lag_ms"], run["latency_ms"]
+    wait, sent = run["connection_wait_ms"], run["sent_lag_ms"]
     share, other = run["target_cpu_share"], run["other_cores"]
     return (f"{run['label']:<17} {run['processes']:>4} {run['target_rate']:>6g} "
-            f"{run['achieved_rate']:>8.1f} {run['achieved_ratio']:>6.3f} "
+            f"{run['sent_in_window_ratio']:>6.3f} "
             f"{lag['p50']:>7.3f} {lag['p90']:>5.2f} {lag['p99']:>6.2f} {lag['p99.9']:>6.2f} "
-            f"{lag['max']:>6.1f} {run['late']:>5} {run['not_sent']:>6} "
+            f"{lag['max']:>6.1f} {_cell(wait, 'p99'):>6} {_cell(sent, 'p99'):>8} "
+            f"{run['late_share']:>6.2%} {run['not_sent']:>6} "
+            f"{run['peak_connections'] if run['peak_connections'] is not None else '-':>5} "
             f"{run['cpu_s_per_1000_requests'] * 1000:>5.0f}ms "
             f"{'-' if share is None else f'{share:.0%}':>4} "
             f"{'-' if other is None else f'{other:.2f}':>5} "
             f"{lat['p50']:>7.3f} {lat['p99']:>6.2f} {lat['max']:>6.1f} "
-            f"{run['latency_uncorrected_ms']['p99']:>7.3f} {'yes' if run['holds'] else 'NO':>3}")
+            f"{run['latency_uncorrected_ms']['p99']:>7.3f} "
+            f"{'yes' if run['holds'] else 'ERR' if run['error'] else 'NO':>3}")
+
+
+def _cell(figures: dict[str, float], name: str) -> str:
+    return f"{figures[name]:.2f}" if name in figures else "-"
 
 
 def print_report(report: dict[str, Any]) -> None:
     print()
-    print("Load generator runs. Times in ms; cpu/1k: generator CPU per 1,000 requests; tgt: "
-          "target CPU per target process; other: cores used by other processes meanwhile; "
+    print("Load generator runs. Times in ms. in win: sent inside the window / scheduled; lag: "
+          "the generator's own send lag (scheduled -> handed out); cw: wait for a connection; "
+          "sent: scheduled -> on the wire; late%: sent > 50 ms late or not sent, of the "
+          "schedule; conns: most connections open; cpu/1k: generator CPU per 1,000 requests; "
+          "tgt: target CPU per target process; other: cores used by other processes meanwhile; "
           "lat: latency from the scheduled send; unc: from the actual send; ok: holds the rate")
     print(_HEADER)
     for run in report["runs"]:
         print(_row(run))
+    for run in report["runs"]:
+        if run["error"]:
+            print(f"{run['label']} ({run['target_rate']:g}/s): {run['error']}")
     overflowed = [f"{run['label']}: {run['listen_overflows']}" for run in report["runs"]
                   if run.get("listen_overflows")]
     if overflowed:
@@ -584,10 +671,19 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"Memory: {memory['records']:,} records -> peak RSS {memory['peak_rss_mb']} MB "
               f"(baseline {memory['baseline_rss_mb']} MB, limit {memory['limit_mb']} MB: "
               f"{'ok' if memory['within_limit'] else 'OVER'}), add() "
-              f"{memory['add_us_per_record']} us/record, summarize {memory['summarize_s']} s")
+              f"{memory['add_us_per_record']} us/record, digest {memory['digest_s']} s, "
+              f"summarize {memory['summarize_s']} s")
     else:
         print(f"Memory check: {memory}")
     print(f"Load average: {report['host']['uptime_start']} -> {report['host']['uptime_end']}")
+
+
+def _version(module: str) -> str | None:
+    """The installed version of an optional speed-up (the generator uses it when present)."""
+    try:
+        return str(getattr(__import__(module), "__version__", "?"))
+    except ImportError:
+        return None
 
 
 def _uptime() -> str:
@@ -652,7 +748,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(["python", *sys.argv]),
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                 "python": platform.python_version(), "uptime_start": _uptime()},
+                 "python": platform.python_version(), "uvloop": _version("uvloop"),
+                 "httptools": _version("httptools"), "uptime_start": _uptime()},
         "settings": {"duration_s": args.duration, "rates": rates,
                      "step_duration_s": args.step_duration, "connections": args.connections,
                      "timeout_s": args.timeout, "target_processes": args.target_processes,

@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import LoadGeneratorError
 from ..specs import LoadSpec
@@ -36,22 +36,6 @@ _POOL_BUDGET = 0.5  # wall seconds the pool may take to open before the window s
 _WORKER_LEAD = 1.0  # wall seconds between starting worker processes and the common start
 _DIGEST = 64  # records a tick puts into the histograms: a burst is spread over later ticks
 _STOP_GRACE = 5.0  # seconds a stopping thread gets on top of the request timeout
-
-
-def run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop when it is installed (its timers, sockets and protocols cost a
-    fraction of asyncio's, which is headroom for the schedule), else on asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    loop = uvloop.new_event_loop()
-    try:
-        loop.run_until_complete(main)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 class LoadGenerator:
@@ -172,7 +156,10 @@ class LoadGenerator:
 
     def _thread_main(self) -> None:
         try:
-            run_loop(self._run())
+            # asyncio's own loop, not uvloop: uvloop rounds timer delays under 0.5 ms to zero,
+            # so from about 2,000 requests/s the timer chain busy-waits a whole core
+            # (benchmarks/README.md, "Before and after the honest open model").
+            asyncio.run(self._run())
         except BaseException as exc:  # re-raised in the test by wait()/stop()
             self._error = exc
         finally:
