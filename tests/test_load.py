@@ -129,12 +129,19 @@ def test_a_frozen_target_shows_as_latency_and_not_as_a_lagging_generator() -> No
         # On a loaded machine the server wakes a little late: the freeze it really had.
         freeze = server.resumed_at() - (start + 2.0)
     result = summarize(timeline, rate)
-    verdict = judge(result, SLOSpec())
-    assert verdict.kind == PASS, verdict.violations
+    # What this is about: the frozen target never made a request wait for a connection.
     assert result.by_outcome == {"200": rate * window}
     assert result.waited_for_connection == 0 and result.peak_connections > 100
+    verdict = judge(result, SLOSpec())
+    if verdict.kind == VOID and result.late and not result.waited_for_connection:
+        # The machine itself starved the generator (a loaded CI runner: its own loop stalled,
+        # recorded as such); the verdict says so rightly, and there is nothing to measure.
+        pytest.skip(f"the load generator itself was starved of CPU: {verdict.violations[0]}")
+    assert verdict.kind == PASS, verdict.violations
     expected_p99 = (freeze - 0.01 * window) * 1000
-    assert result.latency["p99"] == pytest.approx(expected_p99, rel=0.10)
+    # A stall of the generator's own loop delays reading answers by up to its length.
+    stalled_ms = sum(stall.end - stall.start for stall in result.stalls) * 1000
+    assert expected_p99 * 0.90 <= result.latency["p99"] <= expected_p99 * 1.10 + stalled_ms
 
 
 def test_a_generator_starved_of_cpu_is_called_out() -> None:
