@@ -336,7 +336,7 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error_at_start(
         def test_never_runs():
             pass
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--ingress-report-dir", "reports")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-report-dir", "reports")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--ingress-report-dir='reports': cannot create the "
                                  "directory: File exists*"])
@@ -355,7 +355,7 @@ def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Py
         def test_nothing():
             pass
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["ingress-chaos: backend sim, default mode instance, seed 7, "
                                  "run *, time scale 0.5"])
@@ -363,7 +363,7 @@ def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Py
         [tool.pytest]
         ingress_seed = "seven"
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ingress_seed*"])
     _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
