@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, 
 from .loadwindow import IngressLoad
 from .markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
 from .options import OptionDef, SessionSettings, options, resolve_session
-from .report import jsonreport, terminal
+from .report import html, index, jsonreport, png, terminal
 from .report.context import ReportContext
 from .result import LoadResult
 from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
@@ -80,6 +81,7 @@ class IngressSession:
     worker: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     extra_markers: list[MarkerDef] = field(default_factory=list)
+    index: Path | None = None  # the run's HTML index, once written
     _backend: Backend | None = None
 
     @property
@@ -253,9 +255,14 @@ class _XdistHooks:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["ingress_rows"] = session.config.stash[SESSION_KEY].rows
+        workeroutput["ingress_rows"] = state.rows
+    elif state.settings.report_dir is not None:  # the controller, after every worker wrote
+        state.index = index.write(state.settings.report_dir, state.run_id)
 
 
 # --- markers -> plan ----------------------------------------------------------------------
@@ -429,7 +436,7 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
             return [f"pod {pod.name}" for pod in service.pods() if pod.terminating]
     context = ReportContext(test=plan.nodeid, mode=mode, backend=backend, url=url,
                             seed=plan.seed, connections=plan.load.connections,
-                            timeout=plan.load.timeout)
+                            timeout=plan.load.timeout, run=session.run_id)
     window = IngressLoad(url, plan.load, plan.slo, plan.timeline, schedule,
                          render=lambda result: terminal.render(result, context),
                          still_terminating=still_terminating)
@@ -505,6 +512,11 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
         item.config.hook.pytest_ingress_json_report(report=data, item=item)
         path = jsonreport.write(session.settings.report_dir, data)
         item.user_properties.append(("ingress_report", str(path)))
+        page = html.write(path.with_suffix(".html"), data)
+        item.user_properties.append(("ingress_html", str(page)))
+        if png.available():  # the plot extra
+            chart = png.write(path.with_suffix(".png"), data)
+            item.user_properties.append(("ingress_png", str(chart)))
 
 
 def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
@@ -524,9 +536,11 @@ def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    rows = config.stash[SESSION_KEY].rows
-    if not rows or getattr(config, "workerinput", None) is not None:
+    session = config.stash[SESSION_KEY]
+    if not session.rows or getattr(config, "workerinput", None) is not None:
         return
     terminalreporter.write_sep("=", "ingress-chaos summary")
-    for line in terminal.summary_table(rows):
+    for line in terminal.summary_table(session.rows):
         terminalreporter.write_line(line)
+    if session.index is not None:
+        terminalreporter.write_line(f"HTML reports: {session.index}")

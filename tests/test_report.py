@@ -15,7 +15,8 @@ from pytest_ingress_chaos.timeline import Timeline
 from pytest_ingress_chaos.verdict import judge
 
 CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim",
-                        url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0)
+                        url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0,
+                        run="0123abcd")
 
 
 def scattered_errors(every: int) -> LoadResult:

@@ -15,6 +15,7 @@ class ReportContext:
     seed: int
     connections: int
     timeout: float  # request timeout, test seconds
+    run: str  # the session's run id: which reports in a directory belong to one run
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -66,8 +66,8 @@ def _e(value: object) -> str:
     return escape(str(value))
 
 
-def _s(seconds: object) -> str:
-    return "-" if seconds is None else f"{float(seconds):.2f} s"  # type: ignore[arg-type]
+def _s(seconds: Any) -> str:
+    return "-" if seconds is None else f"{float(seconds):.2f} s"
 
 
 def _counts(counts: Mapping[str, Any]) -> str:

@@ -120,8 +120,9 @@ class _Figure:
         for bar in self.data.bars:
             self._bar(bar, y)
         if not self.data.bars:
-            self.add(f'<text class="empty" x="{_f((LEFT + WIDTH) / 2)}" y="{_f((top + bottom) / 2)}"'
-                     ' text-anchor="middle">no requests recorded</text>')
+            self.add(f'<text class="empty" x="{_f((LEFT + WIDTH) / 2)}" '
+                     f'y="{_f((top + bottom) / 2)}" text-anchor="middle">no requests recorded'
+                     '</text>')
         self.add(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(bottom)}" '
                  f'y2="{_f(bottom)}"/>', "</g>")
         self.time_axis(bottom)
