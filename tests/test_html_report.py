@@ -51,6 +51,14 @@ STORY = f"""
         ingress_load.run()
 """
 
+# A project's hook adds its own event to the JSON report: the page is built from that dict.
+HOOK = """
+    def pytest_ingress_json_report(report, item):
+        report["result"]["events"].append({
+            "at": 1.0, "source": "team", "kind": "team.note", "subject": "release",
+            "message": "a note from the team's pytest_ingress_json_report hook"})
+"""
+
 
 def _browser(profile: Path) -> Any:
     """A headless Chromium with a fresh profile, or a skip (a failure under
@@ -114,6 +122,7 @@ def _earlier_run(reports: Path) -> None:
 def test_the_failing_ip_mode_story_reads_in_a_browser(
         pytester: pytest.Pytester, browser: Any, tmp_path: Path) -> None:
     pytester.makepyfile(test_story=textwrap.dedent(STORY))
+    pytester.makeconftest(textwrap.dedent(HOOK))
     reports = pytester.path / "reports"
     _earlier_run(reports)
     result = pytester.runpytest_subprocess(*FAST, "-n", "2", "--junitxml=junit.xml",
@@ -168,6 +177,9 @@ def test_the_failing_ip_mode_story_reads_in_a_browser(
     assert "deregistered" in _svg_titles(browser, draining)[0]
     windows = _boxes(browser, "rect.error-window")
     assert windows and kill["left"] < windows[0]["left"] < drain["left"]
+    # What the hook added, in a lane of its own.
+    assert _svg_titles(browser, '[data-lane="other"] [data-subject="team"] .mark') == [
+        "1.00 s a note from the team's pytest_ingress_json_report hook"]
 
     # The other page shows the strange parameter id as text.
     browser.get((reports / "index.html").as_uri())

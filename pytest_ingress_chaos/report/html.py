@@ -1,9 +1,8 @@
 """The HTML report of one test: a self-contained page (styles inline, the figure as inline SVG,
 no script, nothing fetched) built from the JSON report's dict, so it shows what the
 ``pytest_ingress_json_report`` hook changed, and a page can be rebuilt from a JSON file:
-
-    python -c "import json, pathlib, sys; from pytest_ingress_chaos.report import html; \\
-      p = pathlib.Path(sys.argv[1]); html.write(p, json.loads(p.read_text()))" report.json
+``python -m pytest_ingress_chaos.report.html reports/some_test.json`` writes
+``reports/some_test.html``.
 
 Every string taken from the data is escaped: test ids and messages are the user's and the
 cluster's, not ours.
@@ -11,7 +10,9 @@ cluster's, not ours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import sys
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,20 @@ def write(path: Path, report: Mapping[str, Any]) -> Path:
     """Write the page of ``report`` to ``path``; returns the path."""
     path.write_text(render(report), encoding="utf-8")
     return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rebuild the page of each JSON report named on the command line, next to it."""
+    names = sys.argv[1:] if argv is None else argv
+    if not names:
+        print("usage: python -m pytest_ingress_chaos.report.html REPORT.json...",
+              file=sys.stderr)
+        return 2
+    for name in names:
+        path = Path(name)
+        print(write(path.with_suffix(".html"), json.loads(path.read_text(encoding="utf-8"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
