@@ -1,9 +1,10 @@
 """pytest-ingress-chaos: does your ingress keep serving, with zero errors, while pods die?
 
 The public API is what tests annotate with: the fixtures' types (:class:`IngressLoad`,
-:class:`Chaos`, :class:`Service`, :class:`PodInfo`), the result (:class:`LoadResult` with its
-:class:`ErrorWindow` and :class:`Event` items) and the exceptions. Everything else is reached
-through the markers and fixtures the plugin registers, and may change.
+:class:`Chaos`, :class:`Service`, :class:`PodInfo`), the result (:class:`LoadResult` with
+its :class:`ErrorWindow`, :class:`Disruption` and :class:`Event` items) and the exceptions.
+Everything else is reached through the markers and fixtures the plugin registers, and may
+change.
 
 The names are imported on first use, so that the processes the plugin starts (the simulator,
 the load workers) import only what they run.
@@ -19,6 +20,7 @@ __version__ = "0.1.0.dev0"
 if TYPE_CHECKING:
     from .backends.base import PodInfo, Service
     from .chaos import Chaos
+    from .disruption import Disruption
     from .errors import (
         BackendError,
         BackendTimeout,
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
         LoadGeneratorError,
         SettingsError,
     )
+    from .event import Event
     from .loadwindow import IngressLoad
-    from .result import ErrorWindow, Event, LoadResult
+    from .result import ErrorWindow, LoadResult
 
 _EXPORTS = {
     "IngressLoad": "loadwindow",
@@ -39,7 +42,8 @@ _EXPORTS = {
     "PodInfo": "backends.base",
     "LoadResult": "result",
     "ErrorWindow": "result",
-    "Event": "result",
+    "Event": "event",
+    "Disruption": "disruption",
     "IngressChaosError": "errors",
     "SettingsError": "errors",
     "ChaosError": "errors",
@@ -55,6 +59,7 @@ __all__ = [
     "BackendTimeout",
     "Chaos",
     "ChaosError",
+    "Disruption",
     "ErrorWindow",
     "Event",
     "IngressChaosError",

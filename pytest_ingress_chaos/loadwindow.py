@@ -86,7 +86,8 @@ class IngressLoad:
             if self._schedule is not None:
                 self._schedule.stop()
         terminating = self._still_terminating() if self._still_terminating else []
-        result = summarize(self.timeline, self.spec.rate)
+        result = summarize(self.timeline, self.spec.rate, ignore=self.slo.ignore,
+                           recovered_after=self.slo.recovered_after)
         verdict = judge(result, self.slo, terminating)
         self.result = dataclasses.replace(result, verdict=verdict.kind,
                                           violations=verdict.violations)

@@ -531,7 +531,7 @@ def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
         "test": item.nodeid, "mode": entry.context.mode, "requests": result.requests,
         "errors": result.errors, "by_outcome": result.by_outcome,
         "windows": [(round(w.start, 2), round(w.end, 2)) for w in result.error_windows],
-        "verdict": verdict,
+        "disruption": terminal.disruption_cell(result), "verdict": verdict,
     })
 
 

@@ -11,11 +11,16 @@ the generator could not read it. Everything else the ingress answered, or failed
 from __future__ import annotations
 
 import bisect
+import math
+from array import array
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import outcomes
+from .disruption import Disruption, chaos_actions, measure
+from .event import Event
 from .load.stats import spectrum, summary_ms
 
 if TYPE_CHECKING:
@@ -28,17 +33,6 @@ ERROR_WINDOW_GAP = 1.0
 RATE_TOLERANCE = 0.01
 # Outcomes a stalled generator can cause itself: its timer fired, the answer was unread.
 _STALL_PRONE = frozenset({outcomes.TIMEOUT})
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened during the test, ``at`` seconds (test time) from load start."""
-
-    at: float
-    source: str  # "chaos", "cluster", "alb", "kube-proxy", "load"
-    kind: str  # machine-readable, e.g. "pod.deleted", "target.draining"
-    subject: str  # the pod, target or node it is about
-    message: str  # one human-readable line
 
 
 @dataclass(frozen=True)
@@ -92,11 +86,16 @@ class LoadResult:
     uncertified: int = 0  # errors in stretches where the generator stalled
     uncertified_by_outcome: dict[str, int] = field(default_factory=dict)
     stalls: list[Stall] = field(default_factory=list)
-    buckets: list[dict[str, float | int]] = field(default_factory=list)  # per BUCKET seconds
+    buckets: list[dict[str, Any]] = field(default_factory=list)  # per BUCKET seconds: _buckets
+    disruptions: list[Disruption] = field(default_factory=list)  # one per chaos action
     latency_spectrum: list[dict[str, Any]] = field(default_factory=list)  # wrk2's spectrum
     time_scale: float = 1.0
     verdict: str = "pass"  # "pass", "fail" (the ingress broke the SLO), or "void"
     violations: list[str] = field(default_factory=list)
+
+    @property
+    def longest_disruption(self) -> Disruption | None:
+        return max(self.disruptions, key=lambda d: d.length, default=None)
 
     @property
     def error_rate(self) -> float:
@@ -162,31 +161,82 @@ def _error_windows(timeline: Timeline, failed: list[int], last_success: float | 
     return windows
 
 
-def _buckets(timeline: Timeline) -> list[dict[str, float | int]]:
-    """Requests per BUCKET seconds of test time, by scheduled send: ``at``, ``ok``, ``errors``
-    (failures charged to the ingress)."""
+def _buckets(timeline: Timeline) -> list[dict[str, Any]]:
+    """Requests per BUCKET seconds of test time, by scheduled send: ``at`` (the bucket's start),
+    ``ok``, ``errors`` (failures charged to the ingress), ``outcomes`` (every outcome label,
+    runner-side ones included) and ``latency_ms`` (p50, p90, p99, max from the scheduled send of
+    the bucket's requests the ingress answered or failed; empty when it has none)."""
     log = timeline.requests
     if not log or timeline.load_start is None:
         return []
     width = timeline.clock.wall(BUCKET)
     start = timeline.load_start
-    ok: Counter[int] = Counter()
-    failed: Counter[int] = Counter()
-    for intended, code in zip(log.intended, log.outcome, strict=True):
-        if code in outcomes.RUNNER_SIDE:
-            continue
+    counts: dict[int, Counter[int]] = {}
+    # float32 is plenty for a latency and halves the memory of an hour at 1,000/s.
+    latencies: dict[int, array[float]] = {}
+    for intended, end, code in zip(log.intended, log.end, log.outcome, strict=True):
         # Scheduled times fall exactly on bucket edges (i / rate): the epsilon keeps float
         # error from moving them into the bucket before.
-        (ok if outcomes.is_success(code) else failed)[int((intended - start) / width + 1e-6)] += 1
-    if not ok and not failed:
+        index = int((intended - start) / width + 1e-6)
+        counts.setdefault(index, Counter())[code] += 1
+        if code not in outcomes.RUNNER_SIDE:
+            latencies.setdefault(index, array("f")).append(end - intended)
+    buckets = []
+    for index in range(min(counts), max(counts) + 1):
+        codes = counts.get(index, Counter())
+        ok = sum(n for code, n in codes.items() if outcomes.is_success(code))
+        charged = sum(n for code, n in codes.items() if code not in outcomes.RUNNER_SIDE)
+        buckets.append({
+            "at": round(index * BUCKET, 3), "ok": ok, "errors": charged - ok,
+            "outcomes": {outcomes.label(code): codes[code] for code in _in_report_order(codes)},
+            "latency_ms": _percentiles_ms(latencies.get(index)),
+        })
+    return buckets
+
+
+def _in_report_order(codes: Counter[int]) -> list[int]:
+    """HTTP statuses first, in order, then transport failures."""
+    return sorted(codes, key=lambda code: (code < 0, abs(code)))
+
+
+def _percentiles_ms(seconds: array[float] | None) -> dict[str, float]:
+    """Nearest-rank percentiles in ms (wall-clock, as every latency in the result)."""
+    if not seconds:
+        return {}
+    ordered = sorted(seconds)
+    return {name: round(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000, 3)
+            for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))} | {
+        "max": round(ordered[-1] * 1000, 3)}
+
+
+def _disruptions(timeline: Timeline, events: list[Event], uncertified: set[int],
+                 ignore: frozenset[str], target_rate: float, recovered_after: int
+                 ) -> list[Disruption]:
+    actions = chaos_actions(events)
+    if not actions:
         return []
-    last = max(max(ok, default=0), max(failed, default=0))
-    return [{"at": round(i * BUCKET, 3), "ok": ok[i], "errors": failed[i]}
-            for i in range(min(ok.keys() | failed.keys(), default=0), last + 1)]
+    log = timeline.requests
+    order = sorted(range(len(log)), key=log.intended.__getitem__)
+    verdicts: list[bool | None] = []
+    for i in order:
+        code = log.outcome[i]
+        if outcomes.is_success(code):
+            verdicts.append(True)
+        elif code in outcomes.RUNNER_SIDE or i in uncertified or outcomes.label(code) in ignore:
+            verdicts.append(None)
+        else:
+            verdicts.append(False)
+    return measure(actions, [timeline.offset(log.intended[i]) for i in order], verdicts,
+                   [log.outcome[i] for i in order], timeline.clock.test(1 / target_rate),
+                   recovered_after)
 
 
-def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
+def summarize(timeline: Timeline, target_rate: float, *, ignore: Collection[str] = (),
+              recovered_after: int = 10) -> LoadResult:
     """Turn a finished timeline into a result (the verdict is ``verdict.judge``'s).
+
+    ``ignore`` and ``recovered_after`` are the SLO's: outcomes that disrupt nothing, and the
+    consecutive successes that end a disruption. ``target_rate`` is per wall-clock second.
 
     One pass over the outcome column at C speed (Counter over arrays); percentiles come from the
     histograms the log filled as requests finished.
@@ -195,8 +245,7 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
     log.digest()
     codes = Counter(log.outcome)
     # HTTP statuses first, in order, then transport failures.
-    by_outcome = {outcomes.label(code): codes[code]
-                  for code in sorted(codes, key=lambda code: (code < 0, abs(code)))}
+    by_outcome = {outcomes.label(code): codes[code] for code in _in_report_order(codes)}
     served = Counter(pod for code, pod in zip(log.outcome, log.pod, strict=True)
                      if pod >= 0 and outcomes.is_success(code))
     failed = [i for i, code in enumerate(log.outcome)
@@ -204,10 +253,9 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
     runner = sum(codes[code] for code in outcomes.RUNNER_SIDE)
     stalls = _merge_stalls(log.stalls)
     starts = [start for start, _ in stalls]
-    uncertified = Counter(
-        outcomes.label(log.outcome[i]) for i in failed
-        if log.outcome[i] in _STALL_PRONE
-        and _overlaps(stalls, starts, log.intended[i], log.end[i]))
+    doubtful = {i for i in failed if log.outcome[i] in _STALL_PRONE
+                and _overlaps(stalls, starts, log.intended[i], log.end[i])}
+    uncertified = Counter(outcomes.label(log.outcome[i]) for i in doubtful)
     # A generator, not a list: an hour at 1,000/s would hold 3.6 M floats just for max().
     last_success = max((t for t, code in zip(log.intended, log.outcome, strict=True)
                         if outcomes.is_success(code)), default=None)
@@ -218,6 +266,7 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
     in_window = sum(1 for sent in log.sent if sent <= end) if end is not None else 0
     lag = summary_ms(log.send_lag)
     wait = summary_ms(log.connection_wait)
+    events = timeline.events()
     return LoadResult(
         requests=len(log),
         errors=len(failed),
@@ -231,7 +280,7 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
         late=log.late,
         not_sent=timeline.not_sent,
         error_windows=_error_windows(timeline, failed, last_success),
-        events=timeline.events(),
+        events=events,
         per_pod=dict(sorted((log.pod_names[i], n) for i, n in served.items())),
         connection_wait={name: wait[name] for name in ("p50", "p90", "p99", "max")},
         waited_for_connection=log.waited,
@@ -243,6 +292,8 @@ def summarize(timeline: Timeline, target_rate: float) -> LoadResult:
         uncertified_by_outcome=dict(uncertified.most_common()),
         stalls=[Stall(timeline.offset(a), timeline.offset(b)) for a, b in stalls],
         buckets=_buckets(timeline),
+        disruptions=_disruptions(timeline, events, doubtful, frozenset(ignore), target_rate,
+                                 recovered_after),
         latency_spectrum=spectrum(log.corrected),
         time_scale=timeline.time_scale,
     )

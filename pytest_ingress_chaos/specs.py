@@ -116,6 +116,11 @@ class SLOSpec(Spec):
     max_error_rate: float | None = parsed(units.optional(units.fraction), None)
     p99: float | None = parsed(units.optional(units.positive_duration), None)
     ignore: tuple[str, ...] = parsed(outcome_names, ())
+    # The longest disruption after a chaos action (disruption.py); combine with max_errors=None
+    # to allow short disruptions.
+    max_disruption: float | None = parsed(units.optional(units.duration), None)
+    # Consecutive successful requests that end a disruption.
+    recovered_after: int = parsed(units.count_at_least_one, 10)
 
 
 @dataclass(frozen=True, kw_only=True)

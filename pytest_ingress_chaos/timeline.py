@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 
 from .clock import TestClock
+from .event import Event
 from .load.records import RequestLog
-from .result import Event
 
 
 class Timeline:

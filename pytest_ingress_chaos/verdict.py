@@ -115,6 +115,15 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     if slo.p99 is not None and result.latency["p99"] > slo.p99 * 1000 and not generator:
         failures.append(f"p99 latency {result.latency['p99']:.1f} ms is above ingress_slo "
                         f"p99={slo.p99 * 1000:g} ms")
+    longest = result.longest_disruption
+    if slo.max_disruption is not None and longest is not None \
+            and longest.length > slo.max_disruption:
+        kinds = ", ".join(f"{k} x{n}" for k, n in longest.by_outcome.items())
+        failures.append(
+            f"the disruption after {longest.action.kind} {longest.action.subject} at "
+            f"{longest.action.at:.2f} s lasted {longest.length:.2f} s ({longest.errors} errors: "
+            f"{kinds}{'' if longest.recovered else ', not recovered by the end of the window'}); "
+            f"ingress_slo allows max_disruption={slo.max_disruption:g}s")
     missed = chaos_after_window(result, still_terminating)
     if missed is not None:
         failures.append(missed)

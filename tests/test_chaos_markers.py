@@ -108,7 +108,7 @@ def test_rollout_restart_marker_replaces_every_pod_with_zero_errors_in_instance_
     result = pytester.runpytest_subprocess(*FAST)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*ingress-chaos summary*",
-                                 "ok       instance *       0  -  *::test_defaults"])
+                                 "ok       instance *       0         0s  -  *::test_defaults"])
 
 
 def test_imperative_rollout_restart_waits_and_is_on_the_timeline(

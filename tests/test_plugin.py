@@ -49,7 +49,8 @@ def test_pod_kill_fails_in_ip_mode_and_passes_in_instance_mode(
         "*_ test_pod_kill[[]ip[]] _*",
         "ingress SLO violated in *::test_pod_kill[[]ip[]]:",
         "  - * of * requests failed; ingress_slo allows max_errors=0",
-        "*load @ http://127.0.0.1:*/ (mode ip, backend sim, seed *, time scale 0.2)",
+        "*load @ http://127.0.0.1:*/ (mode ip, backend sim, seed *)",
+        "  time scale 0.2: * test s = * wall-clock s; rates are per wall-clock second *",
         "  Outcomes: 200 x*",
         "  Error windows (seconds from load start):",
         "Timeline (seconds from load start):",
@@ -57,7 +58,7 @@ def test_pod_kill_fails_in_ip_mode_and_passes_in_instance_mode(
         "*load       >>> errors begin:*",
         "*alb        target 127.0.0.1:* (kubia-*) deregistered: draining for 300s*",
         "*ingress-chaos summary*",
-        "ok       instance *       0  -  *::test_pod_kill[[]instance[]]",
+        "ok       instance *       0         0s  -  *::test_pod_kill[[]instance[]]",
         "FAILED   ip       *::test_pod_kill[[]ip[]]*",
     ])
     # The failure is the report, not a traceback into the plugin; and no error was logged
@@ -336,7 +337,8 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error_at_start(
         def test_never_runs():
             pass
     """)
-    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-report-dir", "reports")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                "--ingress-report-dir", "reports")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--ingress-report-dir='reports': cannot create the "
                                  "directory: File exists*"])

@@ -38,6 +38,7 @@ def row(result: LoadResult) -> dict[str, object]:
     return {"test": CONTEXT.test, "mode": "ip", "requests": result.requests,
             "errors": result.errors, "by_outcome": result.by_outcome,
             "windows": [(w.start, w.end) for w in result.error_windows],
+            "disruption": terminal.disruption_cell(result),
             "verdict": "FAILED" if result.violations else "ok"}
 
 
@@ -62,14 +63,15 @@ def test_a_few_windows_are_all_listed() -> None:
 
 def test_summary_rows_show_three_windows_and_count_the_rest() -> None:
     header, line = terminal.summary_table([row(scattered_errors(every=25))])
-    assert header.split() == ["verdict", "mode", "requests", "errors", "error", "windows",
-                              "(s)", "test"]
-    assert line == ("FAILED   ip            1000      40  0..0, 2.5..2.5, 5..5 +37 more  "
-                    "test_x.py::test_race[ip]  (502 x40)")
+    assert header.split() == ["verdict", "mode", "requests", "errors", "disruption", "error",
+                              "windows", "(s)", "test"]
+    assert line == ("FAILED   ip            1000      40          -  0..0, 2.5..2.5, 5..5 +37 "
+                    "more  test_x.py::test_race[ip]  (502 x40)")
 
 
 def test_summary_rows_without_errors() -> None:
     clean = row(scattered_errors(every=10_000))  # only request 0 fails
     clean.update(errors=0, by_outcome={"200": 1000}, windows=[], verdict="ok")
     assert terminal.summary_table([clean])[1] == (
-        "ok       ip            1000       0  -                  test_x.py::test_race[ip]")
+        "ok       ip            1000       0          -  -                  "
+        "test_x.py::test_race[ip]")

@@ -33,7 +33,7 @@ from pytest_ingress_chaos.backends.sim.client import SimBackend, SimService
 from pytest_ingress_chaos.backends.sim.spec import SimSpec
 from pytest_ingress_chaos.clock import TestClock
 from pytest_ingress_chaos.errors import SimulatorError
-from pytest_ingress_chaos.result import Event
+from pytest_ingress_chaos.event import Event
 from pytest_ingress_chaos.specs import AlbSpec, ServiceSpec
 from pytest_ingress_chaos.timeline import Timeline
 

@@ -32,10 +32,10 @@ def render(result: LoadResult, context: ReportContext) -> str:
     if result.violations:
         lines += [f"  - {violation}" for violation in result.violations]
         lines.append("")
-    scale = f", time scale {result.time_scale:g}" if result.time_scale != 1 else ""
     lines += [
         f"{result.duration:.2f}s load @ {context.url} (mode {context.mode}, backend "
-        f"{context.backend}, seed {context.seed}{scale})",
+        f"{context.backend}, seed {context.seed})",
+        *_time_scale_lines(result),
         f"  target {result.target_rate:g} req/s, {context.connections} connections, "
         f"timeout {format_seconds(context.timeout)}",
         f"  {result.requests} requests, {result.achieved_rate:.2f} req/s achieved, "
@@ -72,11 +72,14 @@ def render(result: LoadResult, context: ReportContext) -> str:
                          "in the JSON report (scattered errors: see the outcomes above)")
     else:
         lines.append("  Error windows: none")
+    lines += _disruption_lines(result)
     lines.append(f"  Served per pod: {', '.join(f'{k} {v}' for k, v in result.per_pod.items())}")
 
-    # One clock: what happened, and where the errors began and ended, in order.
+    # One clock: what happened, and where the errors began and ended, in order. Provisioning
+    # came before 0; chaos done before the window started, and what followed it, belongs here.
+    since = min([0.0] + [e.at for e in result.events if e.source == "chaos"])
     rows: list[tuple[float, int, str]] = [
-        (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= 0
+        (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= since
     ]
     for w in result.error_windows:
         rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {_counts(w.by_outcome)}"))
@@ -95,11 +98,53 @@ def render(result: LoadResult, context: ReportContext) -> str:
     return "\n".join(lines)
 
 
+def _time_scale_lines(result: LoadResult) -> list[str]:
+    """Under a time scale, test and wall-clock seconds side by side: rates are per wall-clock
+    second, so the request counts add up only against wall-clock seconds."""
+    if result.time_scale == 1:
+        return []
+    wall = result.duration * result.time_scale
+    return [f"  time scale {result.time_scale:g}: {result.duration:.2f} test s = {wall:.2f} "
+            f"wall-clock s; rates are per wall-clock second ({result.target_rate:g} req/s x "
+            f"{wall:.2f} s = {result.target_rate * wall:.0f} requests scheduled); every other "
+            "time in this report is in test seconds, latencies in wall-clock ms"]
+
+
+def _disruption_lines(result: LoadResult) -> list[str]:
+    if not result.disruptions:
+        return []
+    lines = ["  Disruption per chaos action (first to last error, until the service recovered):"]
+    for d in result.disruptions[:MAX_WINDOW_LINES]:
+        what = f"    {d.action.at:7.2f}  {d.action.kind} {d.action.subject}: "
+        if d.start is None or d.end is None:
+            lines.append(what + "no errors")
+            continue
+        after = f"recovered at {d.recovered_at:.2f}" if d.recovered_at is not None else \
+            "not recovered by the end of the window"
+        lines.append(what + f"{d.length:.2f} s ({d.start:.2f} .. {d.end:.2f}), {d.errors} "
+                     f"errors: {_counts(d.by_outcome)}; {after}")
+    if len(result.disruptions) > MAX_WINDOW_LINES:
+        lines.append(f"    ... {len(result.disruptions) - MAX_WINDOW_LINES} more in the JSON "
+                     "report")
+    return lines
+
+
+def disruption_cell(result: LoadResult) -> str:
+    """The summary table's disruption column: the longest, "0s" with chaos but no errors
+    after it, "-" without chaos."""
+    longest = result.longest_disruption
+    if longest is None:
+        return "-"
+    return f"{longest.length:.2f}s" if longest.errors else "0s"
+
+
 def summary_table(rows: list[dict[str, Any]]) -> list[str]:
     """The session's summary table, one line per load window, sorted by test id. ``rows`` are
-    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, verdict (ok,
-    FAILED, VOID, xfail or XPASS, as pytest names its outcomes)."""
-    lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7}  error windows (s)  test"]
+    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, disruption
+    (``disruption_cell``), verdict (ok, FAILED, VOID, xfail or XPASS, as pytest names its
+    outcomes)."""
+    lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7} {'disruption':>10}  "
+             "error windows (s)  test"]
     for row in sorted(rows, key=lambda r: r["test"]):
         windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
         if len(row["windows"]) > SUMMARY_WINDOWS:
@@ -108,5 +153,6 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
                            if not k.startswith("2"))
         suffix = f"  ({errors})" if errors else ""
         lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
-                     f"{row['errors']:>7}  {windows:<17}  {row['test']}{suffix}")
+                     f"{row['errors']:>7} {row['disruption']:>10}  {windows:<17}  "
+                     f"{row['test']}{suffix}")
     return lines

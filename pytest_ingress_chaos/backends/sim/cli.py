@@ -57,7 +57,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from ...chaos import Chaos, ChaosSchedule
 from ...clock import TestClock
 from ...errors import ChaosError, IngressChaosError
-from ...result import Event
+from ...event import Event
 from ...specs import (
     DEFAULT_MODE,
     MODES,
