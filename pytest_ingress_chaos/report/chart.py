@@ -152,10 +152,20 @@ class ChartData:
     error_windows: list[Span]
     actions: list[Action]
     has_latency: bool  # False for a report written before buckets had latency
+    time_scale: float = 1.0  # times are test seconds; latencies wall-clock ms
 
     @property
     def bucket_ms(self) -> int:
         return round(self.bucket * 1000)
+
+    @property
+    def requests_label(self) -> str:
+        test = " test" if self.time_scale != 1 else ""
+        return f"requests per {self.bucket_ms}{test} ms"
+
+    @property
+    def latency_label(self) -> str:
+        return "latency, wall-clock ms" if self.time_scale != 1 else "latency, ms"
 
     def latency_lines(self, percentile: str) -> list[list[tuple[float, float]]]:
         """(bar middle, ms) of one percentile, split where bars have no requests: a line does
@@ -234,6 +244,7 @@ def chart_data(report: Mapping[str, Any]) -> ChartData:
         error_windows=windows,
         actions=actions,
         has_latency=any("latency_ms" in b for b in buckets),
+        time_scale=float(result.get("time_scale", 1.0)),
     )
 
 

@@ -95,6 +95,17 @@ def _state_legend() -> str:
     return f'<ul class="legend" data-legend="states">{"".join(items)}</ul>'
 
 
+def _time_scale(result: Mapping[str, Any]) -> str:
+    """As the terminal report says it: under a time scale, test and wall-clock seconds."""
+    scale = float(result.get("time_scale", 1.0))
+    if scale == 1:
+        return "1 (test seconds are wall-clock seconds)"
+    duration = float(result.get("duration", 0.0))
+    return (f"{scale:g}: {duration:.2f} test s = {duration * scale:.2f} wall-clock s; rates are "
+            "per wall-clock second; every other time on this page is in test seconds, "
+            "latencies in wall-clock ms")
+
+
 def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
     verdict = str(result.get("verdict", "?"))
     latency = result.get("latency", {})
@@ -112,7 +123,7 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
         ("latency", " ".join(f"{p} {float(latency[p]):.1f} ms" for p in
                              ("p50", "p90", "p99", "max") if p in latency) or "-"),
         ("seed", _e(context.get("seed", "?"))),
-        ("time scale", _e(result.get("time_scale", context.get("time_scale", 1)))),
+        ("time scale", _time_scale(result)),
         ("run", _e(context.get("run", "-"))),
     ]
     if result.get("runner_errors"):
@@ -187,7 +198,8 @@ def render(report: Mapping[str, Any]) -> str:
         f'<h1 data-test="{test}">{test}</h1>'
         f"{_summary(context, result)}"
         f"{_disruptions(result)}"
-        "<h2>Requests and latency, with what the cluster did (seconds from load start)</h2>"
+        "<h2>Requests and latency, with what the cluster did (test seconds from load start)"
+        "</h2>"
         f"{_legend(data)}{figure}{_state_legend()}"
         f"{_error_windows(result)}{_events(result)}"
         "</body></html>\n")

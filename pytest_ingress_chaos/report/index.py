@@ -29,7 +29,7 @@ class Entry:
     requests: int
     errors: int
     failures: dict[str, int]  # outcomes other than 2xx, as in the JSON report's by_outcome
-    longest: float | None  # the longest disruption (or error window), test seconds
+    longest: float | None  # the longest disruption (or error window), test s; None: no chaos
     longest_by: str  # what it followed: the chaos action, or "" for an error window
     page: str  # the test's page, relative to the index
     chart: str | None  # its PNG, if one was written
@@ -45,7 +45,7 @@ def _longest(result: Mapping[str, Any]) -> tuple[float | None, str]:
     windows = result.get("error_windows", [])
     if disruptions is None and windows:  # a report written before disruptions were measured
         return max(float(w["end"]) - float(w["start"]) for w in windows), "error window"
-    return (0.0, "") if disruptions is not None else (None, "")
+    return None, ""  # no chaos action, no disruption to measure
 
 
 def entry(path: Path, report: Mapping[str, Any]) -> Entry:

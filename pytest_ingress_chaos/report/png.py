@@ -47,7 +47,7 @@ def write(path: Path, report: Mapping[str, Any]) -> Path:
         requests.bar([bar.at for bar in data.bars], heights, width=data.bucket, bottom=bottoms,
                      align="edge", color=outcome_colour(band), label=band, linewidth=0)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    requests.set_ylabel(f"requests per {data.bucket_ms} ms")
+    requests.set_ylabel(data.requests_label)
 
     for percentile in PERCENTILES:
         for i, line in enumerate(data.latency_lines(percentile)):
@@ -59,8 +59,8 @@ def write(path: Path, report: Mapping[str, Any]) -> Path:
     else:
         latency.text(0.5, 0.5, "this report has no latency per bucket", ha="center",
                      va="center", transform=latency.transAxes, color="#9e9e9e")
-    latency.set_ylabel("latency, ms")
-    latency.set_xlabel("seconds from load start")
+    latency.set_ylabel(data.latency_label)
+    latency.set_xlabel("test seconds from load start")
     latency.set_xlim(data.start, data.end)
 
     for axes in (requests, latency):

@@ -116,7 +116,7 @@ class _Figure:
                      f'y2="{_f(y(tick))}"/>',
                      f'<text class="tick" x="{LEFT - 6}" y="{_f(y(tick) + 4)}" '
                      f'text-anchor="end">{tick:g}</text>')
-        self.add(self._axis_title(f"requests per {self.data.bucket_ms} ms", top, bottom))
+        self.add(self._axis_title(self.data.requests_label, top, bottom))
         for bar in self.data.bars:
             self._bar(bar, y)
         if not self.data.bars:
@@ -151,7 +151,7 @@ class _Figure:
                      f'y2="{_f(y(tick))}"/>',
                      f'<text class="tick" x="{LEFT - 6}" y="{_f(y(tick) + 4)}" '
                      f'text-anchor="end">{tick:g}</text>')
-        self.add(self._axis_title("latency, ms", top, bottom))
+        self.add(self._axis_title(self.data.latency_label, top, bottom))
         if not self.data.has_latency:
             self.add(f'<text class="empty" x="{_f((LEFT + WIDTH) / 2)}" '
                      f'y="{_f((top + bottom) / 2)}" text-anchor="middle">this report has no '
