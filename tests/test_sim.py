@@ -293,6 +293,10 @@ def test_deleted_pod_is_replaced_and_terminated_in_order(deploy: Deploy, mode: s
     deployed.wait_for("address.released", victim.name)
     pods = {pod.name: pod for pod in deployed.service.pods()}
     assert len(pods) == 3
+    # The replacement's process may still be starting on a busy machine: wait for its Ready.
+    [new_pod] = set(pods) - before
+    deployed.wait_for("pod.ready", new_pod)
+    pods = {pod.name: pod for pod in deployed.service.pods()}
     assert victim.name not in pods  # its deletion completed: gone from the API
     running = [pod for pod in pods.values() if pod.running]
     assert len(running) == 3
