@@ -16,7 +16,8 @@ from pytest_ingress_chaos.verdict import FAIL, PASS, judge
 
 START = 1000.0
 CONTEXT = ReportContext(test="test_x.py::test_kill[ip]", mode="ip", backend="sim",
-                        url="http://127.0.0.1:1/", seed=1, connections=10, timeout=2.0)
+                        url="http://127.0.0.1:1/", seed=1, connections=10, timeout=2.0,
+                        run="0123abcd")
 
 
 def _timeline(outcome_at: dict[int, int], *, count: int = 200, rate: float = 10.0,
