@@ -25,7 +25,7 @@ from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, 
 from .loadwindow import IngressLoad
 from .markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
 from .options import OptionDef, SessionSettings, options, resolve_session
-from .report import jsonreport, terminal
+from .report import jsonreport, recordscsv, terminal
 from .report.context import ReportContext
 from .result import LoadResult
 from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
@@ -131,8 +131,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ingress-sweep-dry-run", action="store_true", default=False,
                     help="with --ingress-sweep: list what would be deleted, delete nothing")
     for option in _options():
-        group.addoption(option.cli, dest=f"ingress_{option.name}", default=None,
-                        metavar=option.metavar,
+        group.addoption(option.cli, dest=f"ingress_{option.name}", **option.cli_arguments(),
                         help=f"{option.help}. Also ini {option.ini}, env {option.env}.")
         # Typed numbers need pytest 8.4's int/float ini types; older pytest reads strings.
         typed = option.ini_type if pytest.version_tuple >= (8, 4) else "string"
@@ -505,6 +504,10 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
         item.config.hook.pytest_ingress_json_report(report=data, item=item)
         path = jsonreport.write(session.settings.report_dir, data)
         item.user_properties.append(("ingress_report", str(path)))
+        if session.settings.records:
+            path = recordscsv.write(session.settings.report_dir, entry.context.test,
+                                    entry.window.timeline)
+            item.user_properties.append(("ingress_records", str(path)))
 
 
 def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
