@@ -17,6 +17,7 @@ failures.
     +-- ChaosError             a chaos action could not be carried out
     +-- LoadGeneratorError     the load thread failed or would not stop
     |   +-- LoadWorkerError    a load worker process failed
+    +-- ProgressError          the live progress line failed or its thread would not stop
     +-- BackendError           the backend refused or failed a request
         +-- BackendTimeout     a wait ran past its deadline (the message says what it saw)
         +-- SimulatorError     the simulator process refused a request or died
@@ -48,6 +49,10 @@ class LoadGeneratorError(IngressChaosError):
 
 class LoadWorkerError(LoadGeneratorError):
     """A load worker process failed; the message carries its stderr."""
+
+
+class ProgressError(IngressChaosError):
+    """The live progress line failed or its thread would not stop; the cause is chained."""
 
 
 class BackendError(IngressChaosError):

@@ -48,9 +48,17 @@ class OptionDef:
     default: Any = None
     metavar: str = "VALUE"
     flag: str | None = None  # the command-line flag when it is not --ingress-<name>
-    # How pytest reads the ini key: "int" and "float" let pytest 9's native [tool.pytest]
-    # table take numbers; everything else is a string we parse ourselves.
+    # How pytest reads the ini key: "int", "float" and "bool" let pytest 9's native
+    # [tool.pytest] table take numbers and booleans; everything else is a string we parse.
     ini_type: str = "string"
+    switch: bool = False  # a flag that takes no value on the command line
+
+    def cli_arguments(self) -> dict[str, Any]:
+        """What ``addoption`` needs beyond the name, the destination and the help: absent
+        stays None, so the environment and the ini file get their turn."""
+        if self.switch:
+            return {"action": "store_true", "default": None}
+        return {"default": None, "metavar": self.metavar}
 
     @property
     def cli(self) -> str:
@@ -89,6 +97,9 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
                   units.positive_number, 1.0, "FACTOR", ini_type="float"),
         OptionDef("report_dir", "write one JSON report per ingress test into this directory",
                   lambda value: Path(str(value)), None, "DIR"),
+        OptionDef("records", "also write every request of each load window, one CSV row "
+                  "each, into the report directory (needs --ingress-report-dir)",
+                  units.boolean, False, ini_type="bool", switch=True),
         # --- the kubernetes backend -------------------------------------------------------
         OptionDef("kubeconfig", "kubernetes backend: the kubeconfig file (default: $KUBECONFIG, "
                   "~/.kube/config, or the in-cluster service account)",
@@ -124,6 +135,7 @@ class SessionSettings:
     seed: int | None = None
     time_scale: float = 1.0
     report_dir: Path | None = None
+    records: bool = False
     kubeconfig: Path | None = None
     kube_context: str | None = None
     profile: str = "aws-alb"
@@ -151,6 +163,7 @@ def resolve_session(
 ) -> SessionSettings:
     """Apply precedence (command line, then environment, then ini file) and validate."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for option in definitions:
         for source, raw in (
             (option.cli, cli.get(option.name)),
@@ -163,5 +176,10 @@ def resolve_session(
                 values[_FIELD.get(option.name, option.name)] = option.parse(raw)
             except ValueError as exc:
                 raise SettingsError(f"{source}={raw!r}: {exc}") from None
+            sources[option.name] = source
             break
+    if values.get("records") and values.get("report_dir") is None:
+        raise SettingsError(f"{sources['records']}: the request records are written into the "
+                            "report directory; set --ingress-report-dir too (or ini "
+                            "ingress_report_dir, env PYTEST_INGRESS_REPORT_DIR)")
     return SessionSettings(**values)

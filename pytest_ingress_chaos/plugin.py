@@ -7,6 +7,7 @@ names no concrete backend: the registry (``backends/__init__.py``) does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -26,7 +27,7 @@ from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, 
 from .loadwindow import IngressLoad
 from .markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
 from .options import OptionDef, SessionSettings, options, resolve_session
-from .report import html, index, jsonreport, png, terminal
+from .report import html, index, jsonreport, png, progress, recordscsv, terminal
 from .report.context import ReportContext
 from .result import LoadResult
 from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
@@ -67,6 +68,7 @@ class TestPlan:
 class WindowEntry:
     window: IngressLoad
     context: ReportContext
+    chaos: list[ChaosSpec]  # the markers' actions, for the live progress line
     published: bool = False
 
 
@@ -106,6 +108,7 @@ class IngressSession:
 
 SESSION_KEY = pytest.StashKey[IngressSession]()
 WINDOW_KEY = pytest.StashKey[WindowEntry]()
+LIVE_KEY = pytest.StashKey[progress.LiveProgress]()  # the live progress line now shown
 OPTIONS_KEY = pytest.StashKey[tuple[OptionDef, ...]]()
 
 
@@ -133,8 +136,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ingress-sweep-dry-run", action="store_true", default=False,
                     help="with --ingress-sweep: list what would be deleted, delete nothing")
     for option in _options():
-        group.addoption(option.cli, dest=f"ingress_{option.name}", default=None,
-                        metavar=option.metavar,
+        group.addoption(option.cli, dest=f"ingress_{option.name}", **option.cli_arguments(),
                         help=f"{option.help}. Also ini {option.ini}, env {option.env}.")
         # Typed numbers need pytest 8.4's int/float ini types; older pytest reads strings.
         typed = option.ini_type if pytest.version_tuple >= (8, 4) else "string"
@@ -440,7 +442,8 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
     window = IngressLoad(url, plan.load, plan.slo, plan.timeline, schedule,
                          render=lambda result: terminal.render(result, context),
                          still_terminating=still_terminating)
-    request.node.stash[WINDOW_KEY] = WindowEntry(window, context)
+    request.node.stash[WINDOW_KEY] = WindowEntry(window, context,
+                                                 plan.chaos if schedule is not None else [])
     try:
         yield window
     finally:
@@ -477,6 +480,62 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         except (IngressSLOViolation, IngressVerdictVoid, IngressChaosError) as error:
             raise _fail(error) from None
     return outcome
+
+
+# trylast: the innermost wrapper, inside the capture plugin's, so the line is written while
+# the test's output capture can be suspended, and gone before pytest writes the result.
+@pytest.hookimpl(wrapper=True, trylast=True, specname="pytest_runtest_call")
+def pytest_runtest_call_progress(item: pytest.Item) -> Generator[None, object, object]:
+    """The live progress line of a load window on a terminal, while the test body runs."""
+    entry = item.stash.get(WINDOW_KEY, None)
+    live = _live_progress(item.config, entry) if entry is not None else None
+    if live is None:
+        return (yield)
+    item.config.stash[LIVE_KEY] = live
+    live.start()
+    try:
+        return (yield)
+    finally:
+        del item.config.stash[LIVE_KEY]
+        live.stop()
+
+
+def pytest_enter_pdb(config: pytest.Config) -> None:
+    """A debugger inside the window (breakpoint()) gets the terminal to itself."""
+    live = config.stash.get(LIVE_KEY, None)
+    if live is not None:
+        live.end()
+
+
+def _live_progress(config: pytest.Config, entry: WindowEntry) -> progress.LiveProgress | None:
+    """Like pytest's own rewritten "collecting ..." line: only on a terminal and not with -q.
+    Not with -s either, where the test's own output would be cut by the rewritten line (pytest
+    drops its progress percentage there too), nor with live logging, which writes during the
+    test; never in an xdist worker, whose output goes to the controller."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if (reporter is None or not reporter.isatty or reporter.verbosity < 0
+            or os.environ.get("TERM") == "dumb" or config.getoption("capture", "no") == "no"
+            or _live_logging(config) or hasattr(config, "workerinput")):
+        return None
+
+    def write(text: str) -> None:
+        # The thread writes during the test's call phase, while pytest captures its output.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write(text, flush=True)
+
+    writer = config.get_terminal_writer()
+    window = entry.window
+    return progress.LiveProgress(
+        progress.WindowProgress(window.timeline, window.spec, entry.chaos), write,
+        writer.fullwidth, fresh_line=writer.width_of_current_line == 0)
+
+
+def _live_logging(config: pytest.Config) -> bool:
+    try:
+        return config.getoption("log_cli_level") is not None or bool(config.getini("log_cli"))
+    except ValueError:  # -p no:logging
+        return False
 
 
 # tryfirst: the outermost wrapper, so the report it sees has been through pytest's xfail handling.
@@ -517,6 +576,10 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
         if png.available():  # the plot extra
             chart = png.write(path.with_suffix(".png"), data)
             item.user_properties.append(("ingress_png", str(chart)))
+        if session.settings.records:
+            records = recordscsv.write(session.settings.report_dir, entry.context.test,
+                                       entry.window.timeline)
+            item.user_properties.append(("ingress_records", str(records)))
 
 
 def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,

@@ -19,10 +19,14 @@ def to_json(result: LoadResult, context: ReportContext) -> dict[str, Any]:
     return {"context": context.to_json(), "result": data}
 
 
+def file_stem(test: str) -> str:
+    """The pytest node id made file-safe: the name every report file of one test starts with."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", test).strip("_")
+
+
 def write(directory: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` as ``<directory>/<test id made file-safe>.json``; returns the path."""
     directory.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", data["context"]["test"]).strip("_")
-    path = directory / f"{name}.json"
+    path = directory / f"{file_stem(data['context']['test'])}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
