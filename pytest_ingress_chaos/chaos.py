@@ -15,9 +15,16 @@ import random
 import threading
 from collections.abc import Sequence
 
-from .backends.base import Capability, Service
+from .backends.base import EXCLUDE_LABEL, Capability, Service
 from .errors import ChaosError, SettingsError
-from .specs import ChaosSpec, DrainNode, FieldError, KillPods, RolloutRestart, ScaleDeployment
+from .specs import (
+    ChaosSpec,
+    DrainNode,
+    FieldError,
+    KillPods,
+    RolloutRestart,
+    ScaleDeployment,
+)
 from .timeline import Timeline
 from .units import format_seconds
 
@@ -35,6 +42,7 @@ class Chaos:
         self.timeline = timeline
         self.rng = rng
         self.capabilities = capabilities
+        self._interrupted = threading.Event()
 
     def _record(self, kind: str, subject: str, message: str) -> None:
         self.timeline.record(self.timeline.clock.now(), "chaos", kind, subject, message)
@@ -111,10 +119,20 @@ class Chaos:
                      f"scale_deployment {name} to {spec.replicas} replicas")
         self.service.scale(spec.replicas)
 
-    def drain_node(self, count: int = 1, *, wait: bool = False) -> list[str]:
+    def drain_node(self, count: int = 1, *, wait: bool = False,
+                   exclude_from_load_balancers: bool = False,
+                   deregistration_wait: float | str | None = None) -> list[str]:
         """Drain ``count`` nodes that run pods (seeded choice) and terminate them; returns
-        their names. With ``wait``, return once they are gone."""
-        spec = self._spec("drain_node", DrainNode, count=count)
+        their names. With ``wait``, return once they are gone.
+
+        With ``exclude_from_load_balancers``, label the nodes
+        ``node.kubernetes.io/exclude-from-external-load-balancers`` first and wait
+        ``deregistration_wait`` (default 30s) for the load balancer controller to deregister
+        them, then drain: the call takes that long, ``wait`` or not.
+        """
+        spec = self._spec("drain_node", DrainNode, count=count,
+                          exclude_from_load_balancers=exclude_from_load_balancers,
+                          deregistration_wait=deregistration_wait)
         assert isinstance(spec, DrainNode)
         return self._drain_node(spec, wait)
 
@@ -125,12 +143,29 @@ class Chaos:
             raise ChaosError(f"drain_node count={spec.count}, but only {len(nodes)} nodes run "
                              f"pods: {', '.join(nodes) or 'none'}")
         victims = self.rng.sample(nodes, spec.count)
+        pause = spec.wait_before_drain
+        if pause is not None:
+            # docs/alb-facts.md section 7: the load balancer lets the nodes go before they do.
+            for node in victims:
+                self._record("drain_node", node, f"drain_node: excluding {node} from load "
+                             f"balancers ({EXCLUDE_LABEL}), then waiting "
+                             f"{format_seconds(pause)} for its deregistration before the drain")
+                self.service.exclude_from_load_balancers(node)
+            if self._interrupted.wait(self.timeline.clock.wall(pause)):
+                raise ChaosError(f"drain_node: the load window ended during the "
+                                 f"{format_seconds(pause)} deregistration wait of "
+                                 f"{', '.join(victims)}, before the drain")
+            pods = [pod for pod in self.service.pods() if pod.running]
         for node in victims:
             self._record("drain_node", node, f"drain_node: draining {node} (cordon, evict "
                          f"{sum(pod.node == node for pod in pods)} pods, terminate)")
             self.service.drain_node(node, wait=wait,
                                     timeout=self.timeline.clock.wall(WAIT_DEADLINE))
         return victims
+
+    def interrupt(self) -> None:
+        """End a wait in progress (the load window is over): the action fails, saying so."""
+        self._interrupted.set()
 
     def run(self, action: ChaosSpec) -> None:
         """Carry out a marker's action (validated already, when its spec was built)."""
@@ -178,6 +213,7 @@ class ChaosSchedule:
     def stop(self) -> None:
         """Cancel what has not fired yet; re-raise an action's failure."""
         self._stop.set()
+        self.chaos.interrupt()
         if self._thread is not None:
             self._thread.join(timeout=60)
             if self._thread.is_alive():

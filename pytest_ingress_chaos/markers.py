@@ -64,7 +64,9 @@ CORE_MARKERS: tuple[MarkerDef, ...] = (
     MarkerDef("scale_deployment", CHAOS_SPECS["scale_deployment"],
               "scale the sample Deployment at an offset from load start."),
     MarkerDef("drain_node", CHAOS_SPECS["drain_node"],
-              "cordon nodes running pods, evict the pods, terminate the nodes."),
+              "cordon nodes running pods, evict the pods, terminate the nodes; with "
+              "exclude_from_load_balancers, first label them excluded from load balancers "
+              "and wait deregistration_wait."),
 )
 
 

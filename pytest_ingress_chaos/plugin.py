@@ -30,7 +30,17 @@ from .options import OptionDef, SessionSettings, options, resolve_session
 from .report import html, index, jsonreport, png, progress, recordscsv, terminal
 from .report.context import ReportContext
 from .result import LoadResult
-from .specs import CHAOS_SPECS, AlbSpec, ChaosSpec, KillPods, LoadSpec, ServiceSpec, SLOSpec, Spec
+from .specs import (
+    CHAOS_SPECS,
+    AlbSpec,
+    ChaosSpec,
+    DrainNode,
+    KillPods,
+    LoadSpec,
+    ServiceSpec,
+    SLOSpec,
+    Spec,
+)
 from .timeline import Timeline
 from .units import format_seconds, positive_duration
 
@@ -314,6 +324,13 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
             raise SettingsError(
                 f"marker {action.kind} on {item.name}: at={format_seconds(action.at)} is not "
                 f"inside the load window (duration={format_seconds(load.duration)})")
+        pause = action.wait_before_drain if isinstance(action, DrainNode) else None
+        if pause is not None and action.at + pause >= load.duration:
+            raise SettingsError(
+                f"marker drain_node on {item.name}: the drain comes after at="
+                f"{format_seconds(action.at)} and the deregistration_wait of "
+                f"{format_seconds(pause)}, at {format_seconds(action.at + pause)}: not inside "
+                f"the load window (duration={format_seconds(load.duration)})")
     extras = {marker.name: _marker_spec(item, marker.name, marker.spec())
               for marker in session.extra_markers}
     if load.url is not None:

@@ -200,14 +200,40 @@ class ScaleDeployment(Spec):
     replicas: int = parsed(units.count_at_least_zero, 1)
 
 
+# How long a drain with exclude_from_load_balancers waits for the deregistration: the AWS Load
+# Balancer Controller's reconcile and the ELB API's propagation, about 10 s, and a deregistered
+# target still gets requests for about 15 s more (docs/alb-facts.md sections 3 and 7).
+DEREGISTRATION_WAIT = 30.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class DrainNode(Spec):
     """``@pytest.mark.drain_node``: cordon ``count`` nodes that run pods, evict their pods, and
-    terminate the nodes."""
+    terminate the nodes. With ``exclude_from_load_balancers``, first label the nodes
+    ``node.kubernetes.io/exclude-from-external-load-balancers`` and wait
+    ``deregistration_wait`` for the load balancer to let them go."""
 
     kind: ClassVar[str] = "drain_node"
     at: float = parsed(units.duration, 0.0, shown="'0s'")
     count: int = parsed(units.count_at_least_one, 1)
+    exclude_from_load_balancers: bool = parsed(units.boolean, False)
+    deregistration_wait: float | None = parsed(
+        units.optional(units.positive_duration), None,
+        shown=f"None ({DEREGISTRATION_WAIT:g}s with exclude_from_load_balancers)")
+
+    def check(self) -> None:
+        if self.deregistration_wait is not None and not self.exclude_from_load_balancers:
+            raise FieldError("deregistration_wait", self.deregistration_wait,
+                             "goes with exclude_from_load_balancers=True: without the "
+                             "exclusion no deregistration comes before the drain")
+
+    @property
+    def wait_before_drain(self) -> float | None:
+        """Test seconds between the exclusion and the drain; None: no exclusion."""
+        if not self.exclude_from_load_balancers:
+            return None
+        return DEREGISTRATION_WAIT if self.deregistration_wait is None else \
+            self.deregistration_wait
 
 
 ChaosSpec = KillPods | RolloutRestart | ScaleDeployment | DrainNode

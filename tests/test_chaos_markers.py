@@ -245,6 +245,211 @@ def test_drain_node_in_instance_mode_gives_502s_until_two_health_checks_fail(
     pytester.runpytest_subprocess(*FASTER).assert_outcomes(passed=1)
 
 
+# The timeline of the rendered report: (seconds, source, message) per line.
+_TIMELINE_LINE = re.compile(r"^\s+(-?\d+\.\d\d)  (\S+)\s+(.*)$")
+
+
+def _timeline(output: list[str]) -> list[tuple[float, str, str]]:
+    start = output.index("Timeline (seconds from load start):") + 1
+    rows = []
+    for line in output[start:]:
+        match = _TIMELINE_LINE.match(line)
+        if match is None:
+            break
+        rows.append((float(match.group(1)), match.group(2), match.group(3)))
+    return rows
+
+
+def _first(rows: list[tuple[float, str, str]], pattern: str) -> tuple[int, float, str]:
+    """(index, seconds, message) of the first timeline row whose message matches."""
+    for index, (at, _, message) in enumerate(rows):
+        if re.search(pattern, message):
+            return index, at, message
+    raise AssertionError(f"no timeline row matches {pattern!r}:\n" +
+                         "\n".join(f"{at:7.2f} {m}" for at, _, m in rows))
+
+
+def test_drain_node_report_explains_every_502_next_to_its_cause(
+        pytester: pytest.Pytester) -> None:
+    """Instance mode, the controller's newest behaviour, a plain drain: the report a user reads
+    names the node's termination before the 502s begin, says at their start why the ALB still
+    sends requests to the node (and how to avoid it), and ends them with the failed health
+    checks; the controller deregisters the node once it is NotReady."""
+    _write(pytester, """
+        @pytest.mark.ingress_mode("instance")
+        @pytest.mark.ingress_load(duration="60s")
+        @pytest.mark.drain_node(at="2s")
+        def test_drain(ingress_load):
+            ingress_load.run()
+    """)
+    outcome = pytester.runpytest_subprocess(*FASTER)
+    outcome.assert_outcomes(failed=1)
+    output = outcome.stdout.lines
+    windows = [line for line in output if re.match(r"^\s+\d+\.\d\d \.\.\s+\d", line)]
+    assert len(windows) == 1, windows  # one stretch of errors, explained below
+    rows = _timeline(output)
+    node = r"node-\d"
+    i_down, t_down, down = _first(rows, rf"^{node} drained \(1 pods evicted\): its instance is "
+                                        r"terminated and shuts down$")
+    name = down.split()[0]
+    i_gone, t_gone, _ = _first(rows, rf"^{name} is gone: its instance and network are down")
+    i_why, t_why, why = _first(rows, rf"\({name}\) refuses connections, but the ALB still "
+                                     r"counts it healthy")
+    assert why.endswith(
+        "requests sent to it get 502 until 2 failed health checks (15s apart) mark it "
+        "unhealthy. It is still registered: controller v3.5 keeps a cordoned node registered "
+        "(to avoid this: drain_node(exclude_from_load_balancers=True), which labels the node "
+        "node.kubernetes.io/exclude-from-external-load-balancers and waits for its "
+        "deregistration before the drain)"), why
+    i_begin, t_begin, _ = _first(rows, r"^>>> errors begin: 502 x\d+$")
+    i_end, t_end, _ = _first(rows, r"^<<< errors end")
+    i_sick, t_sick, _ = _first(rows, rf"\({name}\) is unhealthy \(failed 2 health checks "
+                                      r"in a row\)$")
+    i_gone_nr, t_not_ready, _ = _first(rows, rf"^{name} is NotReady: no word from its kubelet "
+                                             r"for 40s")
+    i_dereg, t_dereg, _ = _first(rows, rf"\({name}\) deregistered \({name} is NotReady\): "
+                                       r"draining for 300s")
+    # The cause comes first: the termination a second ahead of the first error, and the
+    # explanation at it. "At": errors are stamped with their requests' scheduled send times,
+    # and the first one was sent after the node had gone, late by at most the generator's own
+    # lag (the report's "Send lag ... max"), a few milliseconds of wall time more for the
+    # ALB's side; time runs ten times faster here.
+    [lag] = [float(m.group(1)) for line in output
+             if (m := re.match(r"^\s+Send lag .* max (\d+\.\d+)ms", line))]
+    at_once = (lag + 5.0) / 1000 / 0.1 + 0.01
+    assert i_down < i_begin and t_down + 1.0 - at_once <= t_begin  # the OS's 1 s shutdown
+    assert i_gone < i_why and t_gone <= t_why <= t_begin + at_once, (t_why, t_begin, lag)
+    # The errors end with the health checks, and the deregistration comes later still.
+    assert i_begin < i_end and t_sick - 2.0 <= t_end <= t_sick + 0.5
+    assert i_sick < i_gone_nr < i_dereg
+    assert 39.0 <= t_not_ready - t_down <= 41.5
+    assert 7.5 <= t_dereg - t_not_ready <= 12.5
+
+
+def test_drain_node_excluded_from_load_balancers_first_has_zero_errors(
+        pytester: pytest.Pytester) -> None:
+    """docs/alb-facts.md section 7: label the node excluded from load balancers, wait out the
+    deregistration, then drain. As a marker (the default 30 s wait) and imperatively (a wait
+    of our own, and ``wait=True``): the ALB has stopped sending to the node before it goes."""
+    _write(pytester, """
+        from pytest_ingress_chaos import SettingsError
+
+        EXCLUDE = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+
+        def check_story(result, node, wait):
+            chaos = [e for e in chaos_events(result) if e.subject == node]
+            assert len(chaos) == 2, chaos
+            assert chaos[0].message == (
+                f"drain_node: excluding {node} from load balancers ({EXCLUDE}), then waiting "
+                f"{wait} for its deregistration before the drain")
+            labelled = one(result, "node.labelled", node)
+            assert labelled.message == f"{node} labelled {EXCLUDE}=true"
+            deregistered = one(result, "target.draining", node)
+            assert f"deregistered ({node} is labelled {EXCLUDE})" in deregistered.message
+            cordoned = one(result, "node.cordoned", node)
+            down = one(result, "node.terminating", node)
+            gone = one(result, "node.terminated", node)
+            assert chaos[0].at <= labelled.at < deregistered.at < chaos[1].at <= cordoned.at
+            assert cordoned.at < down.at < gone.at < result.duration
+            assert 7.5 <= deregistered.at - labelled.at <= 12.5  # the controller's lag
+            assert not events(result, "target.unreachable")
+            assert not events(result, "target.unhealthy")
+            assert result.errors == 0 and result.requests > 0
+
+
+        @pytest.mark.ingress_mode("instance")
+        @pytest.mark.ingress_load(duration="45s", rate=150)
+        @pytest.mark.drain_node(at="2s", exclude_from_load_balancers=True)
+        def test_marker(ingress_load):
+            result = ingress_load.run()
+            [first, _] = chaos_events(result)
+            check_story(result, first.subject, "30s")
+
+
+        @pytest.mark.ingress_mode("instance")
+        @pytest.mark.ingress_load(duration="30s", rate=150)
+        def test_imperative(ingress_load, ingress_chaos, ingress_service):
+            # Bad values are refused with the marker's messages, before anything happens.
+            with pytest.raises(SettingsError, match=re.escape(
+                    "ingress_chaos.drain_node: deregistration_wait=5.0: goes with "
+                    "exclude_from_load_balancers=True")):
+                ingress_chaos.drain_node(deregistration_wait="5s")
+            ingress_load.start()
+            ingress_load.sleep("2s")
+            [node] = ingress_chaos.drain_node(exclude_from_load_balancers=True,
+                                              deregistration_wait="15s", wait=True)
+            assert all(pod.node != node for pod in ingress_service.pods())
+            check_story(ingress_load.run(), node, "15s")
+    """)
+    outcome = pytester.runpytest_subprocess(*FASTER)
+    outcome.assert_outcomes(passed=2)
+    outcome.stdout.fnmatch_lines(["ok * instance * 0  -  *test_imperative*",
+                                  "ok * instance * 0  -  *test_marker*"])
+
+
+def test_drain_node_outcome_follows_the_controller_version(pytester: pytest.Pytester) -> None:
+    """docs/alb-facts.md section 7, one row each. The drain outlasts the controller's lag
+    (a 15 s preStop): v1.1.9 deregisters the cordoned node before it goes (no error), the
+    newest keeps it (502s). v1.1.5 ignores the exclusion label, so even the mitigation fails."""
+    _write(pytester, """
+        SLOW_DRAIN = [pytest.mark.ingress_mode("instance"),
+                      pytest.mark.ingress_load(duration="30s"),
+                      pytest.mark.sample_service(prestop_sleep="15s")]
+
+
+        def slow(test):
+            for mark in SLOW_DRAIN:
+                test = mark(test)
+            return test
+
+
+        @slow
+        @pytest.mark.sim(controller_version="v1.1.9")
+        @pytest.mark.drain_node(at="2s")
+        def test_v1_1_9_deregisters_the_cordoned_node(ingress_load):
+            result = ingress_load.run()
+            [chaos] = chaos_events(result)
+            deregistered = one(result, "target.draining", chaos.subject)
+            assert f"({chaos.subject} is cordoned, which controller v1.1.9 drops)" in \
+                deregistered.message
+            assert deregistered.at < one(result, "node.terminating", chaos.subject).at
+            assert result.errors == 0
+
+
+        @slow
+        @pytest.mark.ingress_slo(max_errors=None)
+        @pytest.mark.drain_node(at="2s")
+        def test_newest_keeps_the_cordoned_node(ingress_load):
+            result = ingress_load.run()
+            [chaos] = chaos_events(result)
+            why = one(result, "target.unreachable", chaos.subject)
+            assert "controller v3.5 keeps a cordoned node registered" in why.message
+            assert not [e for e in events(result, "target.draining", chaos.subject)
+                        if e.at < why.at]
+            assert set(result.by_outcome) == {"200", "502"}
+            assert why.at - 0.05 <= error_span(result)[0]
+
+
+        @pytest.mark.ingress_mode("instance")
+        @pytest.mark.ingress_load(duration="30s")
+        @pytest.mark.ingress_slo(max_errors=None)
+        @pytest.mark.sim(controller_version="v1.1.5")
+        @pytest.mark.drain_node(at="2s", exclude_from_load_balancers=True,
+                                deregistration_wait="15s")
+        def test_v1_1_5_ignores_the_exclusion_label(ingress_load):
+            result = ingress_load.run()
+            node = chaos_events(result)[0].subject
+            one(result, "node.labelled", node)
+            why = one(result, "target.unreachable", node)
+            assert ("controller v1.1.5 ignores the "
+                    "node.kubernetes.io/exclude-from-external-load-balancers label") in \
+                why.message
+            assert set(result.by_outcome) == {"200", "502"}
+    """)
+    pytester.runpytest_subprocess(*FASTER).assert_outcomes(passed=3)
+
+
 def test_drain_node_count_larger_than_the_nodes_with_pods_fails_clearly(
         pytester: pytest.Pytester) -> None:
     _write(pytester, """
@@ -480,6 +685,26 @@ def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
      "got 'many'"),
     ('@pytest.mark.drain_node(at="1s", count=0)',
      "marker drain_node on test_bad: count=0: expected a whole number >= 1, got 0"),
+    ('@pytest.mark.drain_node(at="1s", exclude_from_load_balancers="maybe")',
+     "marker drain_node on test_bad: exclude_from_load_balancers='maybe': expected true or "
+     "false, got 'maybe'"),
+    ('@pytest.mark.drain_node(at="1s", deregistration_wait="10s")',
+     "marker drain_node on test_bad: deregistration_wait=10.0: goes with "
+     "exclude_from_load_balancers=True: without the exclusion no deregistration comes before "
+     "the drain"),
+    ('@pytest.mark.drain_node(at="1s", exclude_from_load_balancers=True, '
+     'deregistration_wait="0s")',
+     "marker drain_node on test_bad: deregistration_wait='0s': expected a duration > 0 *"),
+    ('@pytest.mark.drain_node(at="5s", exclude_from_load_balancers=True)',
+     "marker drain_node on test_bad: the drain comes after at=5s and the deregistration_wait "
+     "of 30s, at 35s: not inside the load window (duration=20s)"),
+    ('@pytest.mark.sim(controller_version="latest")',
+     "marker sim on test_bad: controller_version='latest': expected a controller version "
+     "like 'v3.5', 'v2.13' or 'v1.1.9' (v1.0.0 or later), got 'latest'"),
+    ('@pytest.mark.sim(controller_version="v1.1")',
+     "marker sim on test_bad: controller_version='v1.1': 'v1.1' is ambiguous: v1.1.0 - v1.1.5 "
+     "keep a cordoned node registered, v1.1.6 - v1.1.9 deregister it; give the patch "
+     "version, e.g. 'v1.1.5' or 'v1.1.9'"),
     ('@pytest.mark.kill_pods(at="1s", signal="SIGFOO")',
      "marker kill_pods on test_bad: signal='SIGFOO': expected one of 'SIGTERM', 'SIGKILL', "
      "'SIGINT', 'SIGHUP', got 'SIGFOO'"),

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from pytest_ingress_chaos.backends import REGISTRY
+from pytest_ingress_chaos.backends.sim.nodepolicy import NodePolicy, NodeView
+from pytest_ingress_chaos.backends.sim.spec import SimSpec
 from pytest_ingress_chaos.errors import SettingsError
 from pytest_ingress_chaos.markers import modes_from_marker, spec_from_marker
 from pytest_ingress_chaos.options import SessionSettings, options
 from pytest_ingress_chaos.options import resolve_session as _resolve_session
-from pytest_ingress_chaos.specs import KillPods, LoadSpec, ServiceSpec, SLOSpec
+from pytest_ingress_chaos.specs import DrainNode, KillPods, LoadSpec, ServiceSpec, SLOSpec
 from pytest_ingress_chaos.units import format_seconds, parse_duration
 
 
@@ -80,6 +82,10 @@ def test_positional_marker_arguments_are_refused() -> None:
     (ServiceSpec, {"replicas": 0}, "whole number >= 1"),
     (KillPods, {"count": 0}, "whole number >= 1"),
     (KillPods, {"at": "soon"}, '"250ms", "5s", "1m"'),
+    (DrainNode, {"exclude_from_load_balancers": 2}, "true or false"),
+    (DrainNode, {"deregistration_wait": "5s"}, "goes with exclude_from_load_balancers=True"),
+    (SimSpec, {"controller_version": "v0.9"}, "(v1.0.0 or later)"),
+    (SimSpec, {"controller_version": "2"}, "like 'v3.5', 'v2.13' or 'v1.1.9'"),
 ])
 def test_bad_marker_values_name_marker_field_and_accepted_values(
         spec_type: type, kwargs: dict[str, object], fragment: str) -> None:
@@ -129,3 +135,42 @@ def test_bad_option_names_its_source(cli: dict[str, object], ini: dict[str, obje
 
 def test_report_dir_is_a_path() -> None:
     assert resolve_session({"report_dir": "out"}, {}, {}).report_dir == Path("out")
+
+
+def test_drain_node_waits_30s_after_the_exclusion_unless_told() -> None:
+    assert DrainNode().wait_before_drain is None
+    assert DrainNode(exclude_from_load_balancers=True).wait_before_drain == 30.0
+    assert DrainNode(exclude_from_load_balancers="yes",
+                     deregistration_wait="1m").wait_before_drain == 60.0
+
+
+# docs/alb-facts.md section 7, row by row: what drops a node that is still Ready.
+CORDONED = NodeView("node-1", unschedulable=True, excluded=False, ready=True)
+LABELLED = NodeView("node-1", unschedulable=False, excluded=True, ready=True)
+NOT_READY = NodeView("node-1", unschedulable=True, excluded=False, ready=False)
+
+
+@pytest.mark.parametrize(("version", "normalised", "drops_cordoned", "drops_labelled"), [
+    ("v1.0.0", "v1.0.0", False, False),
+    ("1.1.5", "v1.1.5", False, False),
+    ("v1.1.6", "v1.1.6", True, True),
+    ("v1.1.9", "v1.1.9", True, True),
+    ("v2.0", "v2.0", False, True),
+    ("v2.1.1", "v2.1.1", False, True),
+    (" v2.13.1 ", "v2.13.1", False, True),
+    ("v3.5", "v3.5", False, True),
+])
+def test_controller_versions_drop_nodes_as_the_table_says(
+        version: str, normalised: str, drops_cordoned: bool, drops_labelled: bool) -> None:
+    assert SimSpec(controller_version=version).controller_version == normalised
+    policy = NodePolicy.of(normalised)
+    assert (policy.drop_reason(CORDONED) is not None) is drops_cordoned
+    assert (policy.drop_reason(LABELLED) is not None) is drops_labelled
+    assert policy.drop_reason(NOT_READY) is not None  # every version lets a dead node go
+
+
+def test_the_newest_controller_behaviour_is_the_default() -> None:
+    assert SimSpec().controller_version == "v3.5"
+    newest, v2_12 = NodePolicy.of(SimSpec().controller_version), NodePolicy.of("v2.12.0")
+    assert (newest.drops_cordoned, newest.honours_exclude_label) == \
+        (v2_12.drops_cordoned, v2_12.honours_exclude_label)

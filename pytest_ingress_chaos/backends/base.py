@@ -26,6 +26,9 @@ from ..specs import AlbSpec, ServiceSpec
 EventSink = Callable[[float, str, str, str, str], None]
 
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+# The well-known node label that load balancer controllers read as "deregister this node"
+# (docs/alb-facts.md section 7): Service.exclude_from_load_balancers sets it.
+EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 # Every kind of event a backend may report, and what it means. The contract suite checks that a
 # backend reports nothing else, so reports and users can rely on this list.
@@ -56,13 +59,21 @@ EVENT_KINDS: Mapping[str, str] = {
     "target.unhealthy": "a target failed its health checks",
     "target.draining": "a target was deregistered and drains: no new requests",
     "target.removed": "a drained target left the target group",
+    "target.unreachable": "a target the load balancer still sends new requests to no longer "
+                          "answers (its node is gone): they fail until health checks mark it "
+                          "unhealthy or it is deregistered",
     "kube-proxy.synced": "kube-proxy on every node forwards to the current endpoints",
     # workloads and nodes
     "rollout.started": "a rollout began replacing the Deployment's pods",
     "rollout.done": "every pod of the Deployment is of the new revision and Ready",
     "deployment.scaled": "the Deployment's replica count changed",
     "node.cordoned": "a node was marked unschedulable",
-    "node.terminated": "a node went away",
+    "node.labelled": "a node was labelled; node.kubernetes.io/exclude-from-external-load-"
+                     "balancers makes load balancer controllers deregister it",
+    "node.terminating": "a drained node's instance is being terminated: it shuts down",
+    "node.terminated": "a node went away: its instance and network are gone",
+    "node.not_ready": "a node's Ready condition is no longer true: the control plane has not "
+                      "heard from its kubelet for the node-monitor grace period",
 }
 
 
@@ -155,6 +166,13 @@ class Service(Protocol):
     def drain_node(self, node: str, *, wait: bool, timeout: float) -> None:
         """Cordon ``node`` and evict its pods (then terminate it, with
         :attr:`Capability.NODE_TERMINATION`); with ``wait``, return once that is done."""
+        ...
+
+    def exclude_from_load_balancers(self, node: str) -> None:
+        """Label ``node`` ``node.kubernetes.io/exclude-from-external-load-balancers``, which
+        load balancer controllers read as "deregister this node" (docs/alb-facts.md section
+        7), under the same rules as a drain: only a node the run may drain. A node that
+        outlives the test loses the label at teardown."""
         ...
 
     def teardown(self) -> None:

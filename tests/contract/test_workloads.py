@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import Capability
+from pytest_ingress_chaos.backends.base import EXCLUDE_LABEL, Capability
 from pytest_ingress_chaos.errors import BackendError, BackendTimeout
 from pytest_ingress_chaos.specs import ServiceSpec
 
@@ -15,6 +15,7 @@ from .support import (
     Story,
     check_pod,
     eventually,
+    hits,
     running,
     wait_serving,
     wait_steady,
@@ -169,6 +170,25 @@ def test_drain_node_right_after_a_deletion_there(story: Story, mode: str) -> Non
         assert not on_node, f"pods on {victim.node} after drain_node(wait=True): {on_node}"
     pods = wait_steady(service, REPLICAS)
     assert len({pod.node for pod in pods}) == 1, f"pods outside the one undrained node: {pods}"
+
+
+def test_exclude_from_load_balancers_labels_the_node_and_touches_nothing_else(
+        story: Story, mode: str) -> None:
+    """The label only: no cordon, no eviction, every pod keeps serving through the ingress. A
+    backend that reports target states shows the controller deregistering the node (instance
+    mode), a reconcile lag later."""
+    service = story.provision(mode)
+    pods = wait_steady(service, REPLICAS)
+    node = pods[0].node
+    service.exclude_from_load_balancers(node)
+    labelled = story.log.wait_for("node.labelled", node)
+    assert EXCLUDE_LABEL in labelled.message, labelled
+    if Capability.TARGET_STATES in story.backend.capabilities and mode == "instance":
+        draining = story.log.wait_for("target.draining", node, timeout=WAIT_TIMEOUT)
+        assert EXCLUDE_LABEL in draining.message, draining
+    assert not story.log.of("node.cordoned") and not story.log.of("pod.deleted")
+    assert wait_steady(service, REPLICAS) == pods
+    hits(service.url, {pod.name for pod in pods})  # every answer a 200, from every pod
 
 
 def test_kill_container_restarts_it_in_place(story: Story, mode: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_ingress_chaos.backends import BackendConfig
-from pytest_ingress_chaos.backends.base import Capability, Service
+from pytest_ingress_chaos.backends.base import EXCLUDE_LABEL, Capability, Service
 from pytest_ingress_chaos.backends.kubernetes.apis import ApiError, JsonDict, KubeApi
 from pytest_ingress_chaos.backends.kubernetes.backend import KubernetesBackend
 from pytest_ingress_chaos.backends.kubernetes.labels import (
@@ -113,6 +113,10 @@ def read(api: KubeApi, what: str, method: Any, *args: Any) -> JsonDict | None:
         if exc.status == 404:
             return None
         raise
+
+
+def node_labels(api: KubeApi, node: str) -> dict[str, str]:
+    return dict(api.call("node", api.core.read_node, node)["metadata"].get("labels") or {})
 
 
 def node_unschedulable(api: KubeApi, node: str) -> bool:
@@ -417,6 +421,55 @@ def test_drain_node_refuses_a_node_without_our_pods(story: Story, api: KubeApi) 
         service.drain_node(other, wait=False, timeout=WAIT_TIMEOUT)
     assert not node_unschedulable(api, other)
     assert not story.log.of("node.cordoned")
+
+
+def test_exclude_from_load_balancers_before_the_drain_and_unlabel_at_teardown(
+        story: Story, api: KubeApi, cluster: Any) -> None:
+    """The mitigation of docs/alb-facts.md section 7 through the API: the label goes on the
+    node, the ALB controller stand-in (newest behaviour) deregisters it before anything else
+    happens to it, and teardown takes the label off with the cordon."""
+    service = story.provision("instance")
+    node = service.pods()[0].node
+    since = time.monotonic()
+    service.exclude_from_load_balancers(node)
+    assert node_labels(api, node).get(EXCLUDE_LABEL) == "true"
+    labelled = story.log.wait_for("node.labelled", node)
+    assert labelled.message == f"{node} labelled {EXCLUDE_LABEL}=true"
+    deregistered = cluster.events.wait_for(
+        lambda e: e.kind == "target.draining" and e.subject == node, WAIT_TIMEOUT, since=since)
+    service.drain_node(node, wait=True, timeout=WAIT_TIMEOUT)
+    assert deregistered.at < story.log.wait_for("node.cordoned", node).t
+    wait_steady(service, REPLICAS)
+    service.teardown()
+    assert EXCLUDE_LABEL not in node_labels(api, node), "teardown left the label on"
+    assert not node_unschedulable(api, node)
+
+
+def test_exclude_from_load_balancers_refuses_a_node_without_our_pods(
+        story: Story, api: KubeApi) -> None:
+    service = story.provision("instance")
+    service.scale(1)
+    (only,) = wait_steady(service, 1)
+    other = next(node for node in NODES if node != only.node)
+    with pytest.raises(BackendError, match=f"refusing to label node {other}.*foreign-nodes"):
+        service.exclude_from_load_balancers(other)
+    assert EXCLUDE_LABEL not in node_labels(api, other)
+    assert not story.log.of("node.labelled")
+
+
+def test_a_label_someone_else_set_stays_after_teardown(story: Story, api: KubeApi) -> None:
+    service = story.provision("ip")
+    node = service.pods()[0].node
+    api.call("label", api.core.patch_node, node,
+             {"metadata": {"labels": {EXCLUDE_LABEL: "ops"}}})
+    try:
+        service.exclude_from_load_balancers(node)
+        assert "already" in story.log.wait_for("node.labelled", node).message
+        service.teardown()
+        assert node_labels(api, node).get(EXCLUDE_LABEL) == "ops"
+    finally:
+        api.call("unlabel", api.core.patch_node, node,
+                 {"metadata": {"labels": {EXCLUDE_LABEL: None}}})
 
 
 # --- teardown and close ---------------------------------------------------------------------

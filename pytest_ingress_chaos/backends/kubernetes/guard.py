@@ -6,8 +6,9 @@ against the API, right before acting:
 
 - a pod must carry this run's labels (managed-by and run id), unless ``foreign-pods`` is opted
   in;
-- a node may be cordoned only while it runs a pod of this service, unless ``foreign-nodes`` is
-  opted in; its other pods are never evicted, unless ``foreign-pods`` is opted in.
+- a node may be cordoned, or labelled to be excluded from load balancers, only while it runs a
+  pod of this service, unless ``foreign-nodes`` is opted in; its other pods are never evicted,
+  unless ``foreign-pods`` is opted in.
 
 The opt-in is the session setting ``allow_chaos_on`` (a set of the names in :data:`OPT_INS`).
 """
@@ -24,7 +25,7 @@ from .labels import MANAGED_BY_LABEL, RUN_LABEL, created_by_run, labels_of
 
 OPT_INS: Mapping[str, str] = {  # the names of options.CHAOS_SCOPES, and what each allows
     "foreign-pods": "delete or evict pods this run did not create",
-    "foreign-nodes": "cordon and drain nodes that run none of this service's pods",
+    "foreign-nodes": "cordon, label and drain nodes that run none of this service's pods",
 }
 OPT_IN_HINT = ("opt in with the session setting allow_chaos_on (--ingress-allow-chaos-on "
                "{name}, ini ingress_allow_chaos_on, env PYTEST_INGRESS_ALLOW_CHAOS_ON)")
@@ -59,13 +60,13 @@ class Guard:
             f"{labels.get(MANAGED_BY_LABEL)}, {RUN_LABEL}={labels.get(RUN_LABEL)}); to "
             f"{OPT_INS['foreign-pods']}, {OPT_IN_HINT.format(name='foreign-pods')}")
 
-    def check_node(self, node: str, ours: int, service: str) -> None:
-        """Refuse to cordon ``node`` unless it runs ``ours`` > 0 pods of the service (or foreign
-        nodes are allowed)."""
+    def check_node(self, node: str, ours: int, service: str, action: str = "drain") -> None:
+        """Refuse to ``action`` (drain, label) ``node`` unless it runs ``ours`` > 0 pods of the
+        service (or foreign nodes are allowed)."""
         if ours or "foreign-nodes" in self.allowed:
             return
         raise BackendError(
-            f"refusing to drain node {node}: it runs no pod of {service}; to "
+            f"refusing to {action} node {node}: it runs no pod of {service}; to "
             f"{OPT_INS['foreign-nodes']}, {OPT_IN_HINT.format(name='foreign-nodes')}")
 
     @property

@@ -1,11 +1,11 @@
 """One provisioned sample service on a real cluster: the contract's ``Service``.
 
-Chaos goes through the verbs ``kubectl`` has (delete, rollout restart, scale, cordon and
+Chaos goes through the verbs ``kubectl`` has (delete, rollout restart, scale, cordon, label and
 evict), each checked by the :class:`~.guard.Guard` against the API right before it acts. The
 watches started at provisioning report what the cluster does in response; this class reports
-only what it does itself and the API confirmed (a cordon). ``teardown()`` ends everything the
-service started: waits in progress (through the shared cancel event), the watches, the objects
-and the cordons.
+only what it does itself and the API confirmed (a cordon, a label). ``teardown()`` ends
+everything the service started: waits in progress (through the shared cancel event), the
+watches, the objects, the cordons and the labels.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from ...errors import BackendError
-from ..base import EventSink, PodInfo, ServiceIdentity
+from ..base import EXCLUDE_LABEL, EventSink, PodInfo, ServiceIdentity
 from . import pods
 from .apis import ApiError, JsonDict, KubeApi
 from .deadline import Deadline
@@ -66,6 +66,7 @@ class KubernetesService:
         self._torn_down = False
         self._watches: list[ResourceWatch] = []
         self._cordoned: list[str] = []
+        self._excluded: list[str] = []  # nodes this service labelled EXCLUDE_LABEL
 
     @property
     def namespace(self) -> str:
@@ -221,6 +222,25 @@ class KubernetesService:
 
         deadline.poll(probe, lambda: f"still on {node}: {describe_pods(seen[0])}")
 
+    def exclude_from_load_balancers(self, node: str) -> None:
+        """``kubectl label node NODE node.kubernetes.io/exclude-from-external-load-balancers=
+        true``, on a node the run may drain (it runs one of our pods, or foreign nodes are
+        allowed); the label goes again at teardown. A label someone else set stays."""
+        self._check_alive()
+        ours = [pod for pod in self._list_pods()
+                if pods.node(pod) == node and self.guard.may_touch(pod)]
+        self.guard.check_node(node, len(ours), self.name, action="label")
+        current = self.api.call(f"read node {node}", self.api.core.read_node, node)
+        if EXCLUDE_LABEL in ((current.get("metadata") or {}).get("labels") or {}):
+            self.emit("node.labelled", node, f"{node} is labelled {EXCLUDE_LABEL} already "
+                      "(by someone else; left so after the test)")
+            return
+        self.api.call(f"label node {node}", self.api.core.patch_node, node,
+                      {"metadata": {"labels": {EXCLUDE_LABEL: "true"}}})
+        with self._lock:
+            self._excluded.append(node)
+        self.emit("node.labelled", node, f"{node} labelled {EXCLUDE_LABEL}=true")
+
     def _cordon(self, node: str) -> None:
         current = self.api.call(f"read node {node}", self.api.core.read_node, node)
         if (current.get("spec") or {}).get("unschedulable"):
@@ -285,8 +305,8 @@ class KubernetesService:
 
     def teardown(self) -> None:
         """Stop the watches, end waits in progress, delete the Ingress, Service and Deployment
-        (the namespace is the session's), uncordon the nodes this service cordoned.
-        Idempotent."""
+        (the namespace is the session's), uncordon the nodes this service cordoned and take
+        off the labels it put on nodes. Idempotent."""
         with self._lock:
             if self._torn_down:
                 return
@@ -306,10 +326,14 @@ class KubernetesService:
             except ApiError as exc:
                 if exc.status != 404:
                     errors.append(exc)
-        for node in self._cordoned:
+        undo: list[tuple[str, str, JsonDict]] = [
+            (f"uncordon node {node}", node, {"spec": {"unschedulable": None}})
+            for node in self._cordoned]
+        undo += [(f"remove label {EXCLUDE_LABEL} from node {node}", node,
+                  {"metadata": {"labels": {EXCLUDE_LABEL: None}}}) for node in self._excluded]
+        for what, node, patch in undo:
             try:
-                self.api.call(f"uncordon node {node}", self.api.core.patch_node, node,
-                              {"spec": {"unschedulable": None}})
+                self.api.call(what, self.api.core.patch_node, node, patch)
             except ApiError as exc:
                 if exc.status != 404:
                     errors.append(exc)

@@ -3,7 +3,8 @@
 - ``client.py``: the pytest side of the pipe (:class:`~.client.SimBackend`, the backend);
 - ``server.py``: the simulator process (``python -m pytest_ingress_chaos.backends.sim.server``),
   so its timing does not disturb the load thread: ``cluster.py`` and ``controllers.py`` (the
-  control plane), ``kubeproxy.py``, ``alb.py`` and ``upstream.py`` (the data plane), ``http11.py``,
+  control plane), ``kubeproxy.py``, ``alb.py`` and ``upstream.py`` (the data plane),
+  ``nodepolicy.py`` (the AWS controller's rules for nodes, by version), ``http11.py``,
   ``listener.py``, ``tasks.py`` and ``timings.py``;
 - ``sampleapp.py``: the pod process, run as a script, importing nothing of the package;
 - ``cli.py``: ``ingress-sim``, the simulated ingress for any HTTP client;

@@ -3,8 +3,9 @@
 Target type ``ip`` registers pod addresses; the AWS Load Balancer Controller does that from the
 endpoints after a lag (``registration_lag``/``deregistration_lag``), so for about ten seconds
 after a pod dies the ALB keeps sending to its address. Target type ``instance`` registers every
-node's NodePort once; kube-proxy on the node picks a ready pod, so a dead pod is routed around
-as soon as kube-proxy syncs.
+node's NodePort; kube-proxy on the node picks a ready pod, so a dead pod is routed around as
+soon as kube-proxy syncs. Which nodes stay registered follows the controller's version
+(nodepolicy.py): a node it keeps after its instance is gone takes requests it cannot answer.
 
 The ALB routes each request round robin to a healthy target, fails open to every registered
 target when none is healthy, and answers for itself as an ALB does: 503 with no registered
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import http11
-from .cluster import LOOPBACK, Emit, Pod, Timers
+from .cluster import LOOPBACK, Emit, Node, Pod, Timers
 from .listener import TrackedServer
+from .nodepolicy import EXCLUDE_LABEL, NodePolicy, NodeView
 from .tasks import cancel_and_wait
 from .timings import SimTimings
 from .upstream import UpstreamConnection, UpstreamPool
@@ -82,14 +84,15 @@ class TargetGroup:
                   f"target {target.label} registered ({target.state})")
         self._start(self._health_checks(target))
 
-    def deregister(self, key: tuple[str, int]) -> None:
+    def deregister(self, key: tuple[str, int], reason: str | None = None) -> None:
         target = self.targets.get(key)
         if target is None or target.state == DRAINING:
             return
         target.state = DRAINING
         delay = self.timings.deregistration_delay
+        because = f" ({reason})" if reason else ""
         self.emit("alb", "target.draining", target.name,
-                  f"target {target.label} deregistered: draining for {delay:g}s, "
+                  f"target {target.label} deregistered{because}: draining for {delay:g}s, "
                   "no new requests")
         self._start(self._remove_after_draining(key, target))
 
@@ -174,8 +177,11 @@ class TargetGroup:
             new_state = UNHEALTHY if failing else target.state
         if new_state != target.state:
             target.state = new_state
+            count = target.passes if passed else target.failures
+            checks = (f"{'passed' if passed else 'failed'} {count} health check"
+                      + ("s in a row" if count > 1 else ""))
             self.emit("alb", f"target.{new_state}", target.name,
-                      f"target {target.label} is {new_state} (health check)")
+                      f"target {target.label} is {new_state} ({checks})")
             if new_state == HEALTHY:
                 for callback in self.on_healthy:
                     callback(target)
@@ -222,6 +228,69 @@ class IpTargetController:
         wanted = {pod.address for pod in self.endpoints()}
         for key in self._registered() - wanted:
             self.group.deregister(key)
+
+
+class InstanceTargetController:
+    """The AWS Load Balancer Controller in instance mode: the targets are the nodes' NodePorts.
+    Every test starts with each node registered. A change to a node that the API shows (a
+    cordon, a label, NotReady) is reconciled a deregistration lag later, against the nodes as
+    they are then, under the rules of the controller's version (nodepolicy.py). A terminated
+    instance is no change the API shows until its node turns NotReady: until then the target
+    stays, and says so when it stops answering while the ALB still sends it requests."""
+
+    def __init__(self, group: TargetGroup, timings: SimTimings, timers: Timers,
+                 rng: random.Random, policy: NodePolicy, nodes: dict[str, Node],
+                 node_ports: dict[str, int]) -> None:
+        self.group = group
+        self.timings = timings
+        self.timers = timers
+        self.rng = rng
+        self.policy = policy
+        self.nodes = nodes
+        self.node_ports = node_ports  # node -> its NodePort on loopback
+
+    def sync_now(self, states: dict[str, str]) -> None:
+        """Register every node in the state an ingress serving for a while shows."""
+        for name, port in self.node_ports.items():
+            self.group.register(Target(name, LOOPBACK, port), steady=states[name])
+
+    def on_node(self, node: Node) -> None:
+        if node.gone:
+            self._report_unreachable(node)
+        self.timers.later(self.timings.controller_lag(self.timings.deregistration_lag,
+                                                      self.rng), self._reconcile)
+
+    @staticmethod
+    def _view(node: Node) -> NodeView:
+        return NodeView(node.name, node.unschedulable, EXCLUDE_LABEL in node.labels,
+                        node.ready)
+
+    def _reconcile(self) -> None:
+        for name, port in self.node_ports.items():
+            reason = self.policy.drop_reason(self._view(self.nodes[name]))
+            if reason is not None:
+                self.group.deregister((LOOPBACK, port), reason)
+
+    def _report_unreachable(self, node: Node) -> None:
+        target = self.group.targets.get((LOOPBACK, self.node_ports[node.name]))
+        if target is None or target.state != HEALTHY:
+            return  # draining, or unhealthy already: the ALB sends it no new requests
+        timings = self.timings
+        view = self._view(node)
+        if not view.excluded:
+            advice = (f" (to avoid this: drain_node(exclude_from_load_balancers=True), which "
+                      f"labels the node {EXCLUDE_LABEL} and waits for its deregistration "
+                      "before the drain)")
+        elif self.policy.honours_exclude_label:
+            advice = " (the wait after the exclusion was shorter than the controller's lag)"
+        else:
+            advice = ""
+        self.group.emit(
+            "alb", "target.unreachable", node.name,
+            f"target {target.label} refuses connections, but the ALB still counts it "
+            f"healthy: requests sent to it get 502 until {timings.unhealthy_threshold} "
+            f"failed health checks ({timings.health_check_interval:g}s apart) mark it "
+            f"unhealthy. It is still registered: {self.policy.keep_reason(view)}{advice}")
 
 
 class ALBListener:

@@ -161,6 +161,7 @@ class SimBackend:
                                   deployment=dataclasses.asdict(deployment),
                                   timings=timings.to_json(), seed=request.seed,
                                   algorithm=alb.algorithm, port=port,
+                                  controller_version=sim.controller_version,
                                   reply_timeout=request.timeout)
         except BaseException:
             self._sinks.pop(service_id, None)
@@ -238,6 +239,9 @@ class SimService:
 
     def drain_node(self, node: str, *, wait: bool, timeout: float) -> None:
         self._wait("drain_node", timeout, node=node, wait=wait)
+
+    def exclude_from_load_balancers(self, node: str) -> None:
+        self._request("exclude_node", node=node)
 
     def teardown(self) -> None:
         if self._torn_down:

@@ -31,6 +31,7 @@ LOOPBACK = "127.0.0.1"
 Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
 # Called with the Ready pods and the pods held back only by their readiness gate.
 EndpointWatcher = Callable[[list["Pod"], list["Pod"]], None]
+NodeWatcher = Callable[["Node"], None]  # called after every change to a node
 READINESS_GATE = "target-health.elbv2.k8s.aws"
 
 
@@ -72,6 +73,19 @@ class DeploymentSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentSpec:
         return cls(**data)
+
+
+@dataclass(eq=False)
+class Node:
+    """A node: what the API shows of it (``unschedulable``, ``labels``, ``ready``) and what
+    only its instance knows (``terminating``, ``gone``)."""
+
+    name: str
+    unschedulable: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    ready: bool = True  # the Ready condition; False once the control plane stops hearing from it
+    terminating: bool = False  # its instance shuts down
+    gone: bool = False  # its instance and its network are gone: nothing on it answers
 
 
 @dataclass(eq=False)
@@ -124,10 +138,11 @@ class Cluster:
         self.emit = emit
         self.rng = rng
         self.node_names = [f"node-{i + 1}" for i in range(spec.nodes)]
+        self.nodes = {name: Node(name) for name in self.node_names}
         self.pods: dict[str, Pod] = {}
         self.revision = 1
-        self.cordoned: set[str] = set()
         self.endpoint_watchers: list[EndpointWatcher] = []
+        self.node_watchers: list[NodeWatcher] = []
         self._endpoints: list[str] = []  # names of the ready endpoints last published
         self._starting: list[str] = []  # nodes of pods being created, not yet in self.pods
         self._blackholes: list[socket.socket] = []
@@ -186,6 +201,56 @@ class Cluster:
     def desired_shortfall(self) -> int:
         """How many pods the ReplicaSet still has to create."""
         return self.spec.replicas - len(self.live_pods()) - len(self._starting)
+
+    # --- nodes ----------------------------------------------------------------------------
+
+    @property
+    def cordoned(self) -> set[str]:
+        return {node.name for node in self.nodes.values() if node.unschedulable}
+
+    def _node_changed(self, node: Node) -> None:
+        for watcher in self.node_watchers:
+            watcher(node)
+
+    def cordon(self, name: str) -> None:
+        node = self.nodes[name]
+        node.unschedulable = True
+        self.emit("cluster", "node.cordoned", name, f"{name} cordoned (unschedulable)")
+        self._node_changed(node)
+
+    def label_node(self, name: str, key: str, value: str) -> None:
+        node = self.nodes[name]
+        if node.labels.get(key) == value:
+            self.emit("cluster", "node.labelled", name, f"{name} is labelled {key}={value} "
+                      "already")
+            return
+        node.labels[key] = value
+        self.emit("cluster", "node.labelled", name, f"{name} labelled {key}={value}")
+        self._node_changed(node)
+
+    async def terminate_node(self, name: str, why: str) -> None:
+        """The node's instance is terminated: its kubelet stops at once (the control plane
+        marks the node NotReady once the node-monitor grace period has passed without word
+        from it), and its network goes when the OS has shut down."""
+        node = self.nodes[name]
+        node.terminating = True
+        self.emit("cluster", "node.terminating", name,
+                  f"{name} {why}: its instance is terminated and shuts down")
+        self.spawn(self._mark_not_ready(node))
+        await asyncio.sleep(self.timings.wall(self.timings.node_shutdown))
+        node.gone = True
+        self.emit("cluster", "node.terminated", name,
+                  f"{name} is gone: its instance and network are down, nothing on it answers")
+        self._node_changed(node)
+
+    async def _mark_not_ready(self, node: Node) -> None:
+        grace = self.timings.node_monitor_grace
+        await asyncio.sleep(self.timings.wall(grace))
+        node.ready = False
+        self.emit("cluster", "node.not_ready", node.name,
+                  f"{node.name} is NotReady: no word from its kubelet for {grace:g}s "
+                  "(the node-monitor grace period)")
+        self._node_changed(node)
 
     def _pick_node(self) -> str:
         schedulable = [name for name in self.node_names if name not in self.cordoned]

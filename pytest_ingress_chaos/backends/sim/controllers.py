@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import Callable
 
 from .cluster import Cluster
 
@@ -80,14 +79,14 @@ async def scale(cluster: Cluster, replicas: int) -> None:
                                for _ in range(cluster.desired_shortfall())))
 
 
-async def drain_node(cluster: Cluster, node: str,
-                     on_terminated: Callable[[str], None]) -> None:
+async def drain_node(cluster: Cluster, node: str) -> None:
     """``kubectl drain`` then the node's termination: cordon, evict its pods (their
-    replacements land elsewhere), wait until no pod is left on it, then the node goes away.
-    Like kubectl drain, it also waits for pods already terminating there, and evicts a pod
-    that was being created there when the node was cordoned (it is bound to the node)."""
-    cluster.cordoned.add(node)
-    cluster.emit("cluster", "node.cordoned", node, f"{node} cordoned (unschedulable)")
+    replacements land elsewhere), wait until no pod is left on it, then its instance is
+    terminated. Like kubectl drain, it also waits for pods already terminating there, and
+    evicts a pod that was being created there when the node was cordoned (it is bound to the
+    node). Nothing here waits for the load balancer: that is what the exclusion before the
+    drain is for (``Cluster.label_node``, docs/alb-facts.md section 7)."""
+    cluster.cordon(node)
     evicted = 0
     while True:
         for pod in [pod for pod in cluster.live_pods() if pod.node == node]:
@@ -97,6 +96,4 @@ async def drain_node(cluster: Cluster, node: str,
                 pod.gone for pod in cluster.pods.values() if pod.node == node):
             break
         await asyncio.sleep(_POLL)
-    cluster.emit("cluster", "node.terminated", node,
-                 f"{node} drained ({evicted} pods evicted) and terminated")
-    on_terminated(node)
+    await cluster.terminate_node(node, f"drained ({evicted} pods evicted)")

@@ -25,9 +25,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from . import controllers
-from .alb import HEALTHY, UNHEALTHY, ALBListener, IpTargetController, Target, TargetGroup
-from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Pod, Timers
+from .alb import (
+    HEALTHY,
+    UNHEALTHY,
+    ALBListener,
+    InstanceTargetController,
+    IpTargetController,
+    TargetGroup,
+)
+from .cluster import LOOPBACK, Cluster, DeploymentSpec, Emit, Node, Pod, Timers
 from .kubeproxy import KubeProxy
+from .nodepolicy import EXCLUDE_LABEL, NEWEST, NodePolicy
 from .tasks import cancel_and_wait
 from .timings import SimTimings
 
@@ -38,8 +46,10 @@ class ServiceStack:
     """One Deployment + Service + Ingress: a cluster, its kube-proxies and an ALB."""
 
     def __init__(self, mode: str, deployment: DeploymentSpec, timings: SimTimings, seed: int,
-                 emit: Emit, port: int = 0, algorithm: str = "round_robin") -> None:
+                 emit: Emit, port: int = 0, algorithm: str = "round_robin",
+                 controller_version: str = NEWEST) -> None:
         self.mode = mode
+        self.policy = NodePolicy.of(controller_version)
         self.port = port
         self.timings = timings
         self.emit = emit
@@ -73,13 +83,18 @@ class ServiceStack:
             controller.sync_now(ready)
             cluster.endpoint_watchers.append(controller.on_endpoints)
         else:
-            for proxy, port in zip(self.proxies, node_ports, strict=True):
+            for proxy in self.proxies:
                 proxy.sync(ready)
-                # With externalTrafficPolicy Local a node without a local pod fails its
-                # health checks, so in the steady state it is already unhealthy.
-                state = HEALTHY if proxy.endpoints else UNHEALTHY
-                self.group.register(Target(proxy.node, LOOPBACK, port), steady=state)
+            nodes = InstanceTargetController(
+                self.group, timings, self.timers, self.rng, self.policy, cluster.nodes,
+                {proxy.node: port for proxy, port in zip(self.proxies, node_ports, strict=True)})
+            # With externalTrafficPolicy Local a node without a local pod fails its health
+            # checks, so in the steady state it is already unhealthy.
+            nodes.sync_now({proxy.node: HEALTHY if proxy.endpoints else UNHEALTHY
+                            for proxy in self.proxies})
             cluster.endpoint_watchers.append(self._sync_proxies_later)
+            cluster.node_watchers.append(nodes.on_node)
+        cluster.node_watchers.append(self._on_node)
         self.emit("alb", "alb.ready", "alb",
                   f"ALB listening at {self.url}, target type {self.mode}")
 
@@ -94,12 +109,13 @@ class ServiceStack:
         self.emit("kube-proxy", "kube-proxy.synced", "kube-proxy",
                   f"kube-proxy on {len(self.proxies)} nodes now forwards to: {names}")
 
-    def node_terminated(self, node: str) -> None:
-        """The node is gone: its NodePort refuses and the requests in flight through it fail;
-        the ALB takes it out of rotation only once health checks fail."""
-        for proxy in self.proxies:
-            if proxy.node == node:
-                proxy.node_gone()
+    def _on_node(self, node: Node) -> None:
+        """A gone node's NodePort refuses and the requests in flight through it fail (the
+        target controller, a watcher before this one, has said so already)."""
+        if node.gone:
+            for proxy in self.proxies:
+                if proxy.node == node.name:
+                    proxy.node_gone()
 
     def list_pods(self) -> list[dict[str, Any]]:
         gate = self.cluster.spec.readiness_gate
@@ -133,12 +149,13 @@ class SimServer:
 
     async def create_service(self, service_id: str, mode: str, deployment: dict[str, Any],
                              timings: dict[str, Any], seed: int,
-                             algorithm: str = "round_robin", port: int = 0) -> dict[str, Any]:
+                             algorithm: str = "round_robin", port: int = 0,
+                             controller_version: str = NEWEST) -> dict[str, Any]:
         if service_id in self.services:
             raise ValueError(f"service {service_id!r} exists already")
         service = ServiceStack(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
                              seed, self._emitter(service_id), port=port,
-                             algorithm=algorithm)
+                             algorithm=algorithm, controller_version=controller_version)
         self.services[service_id] = service
         try:
             await service.start()
@@ -186,11 +203,19 @@ class SimServer:
             raise ValueError(f"draining {node} would leave no node to schedule pods on "
                              f"({len(cluster.node_names)} nodes, cordoned: "
                              f"{', '.join(sorted(cluster.cordoned)) or 'none'})")
-        drain = controllers.drain_node(cluster, node, sim.node_terminated)
+        drain = controllers.drain_node(cluster, node)
         if wait:
             await drain
         else:
             cluster.spawn(drain)
+
+    async def exclude_node(self, service: str, node: str) -> None:
+        """Label ``node`` excluded from load balancers, as ``kubectl label node`` does."""
+        cluster = self._service(service).cluster
+        if node not in cluster.nodes or cluster.nodes[node].terminating:
+            raise ValueError(f"node {node} is unknown or terminated; nodes: "
+                             f"{', '.join(cluster.node_names)}")
+        cluster.label_node(node, EXCLUDE_LABEL, "true")
 
     async def delete_service(self, service: str) -> None:
         if service in self.services:
@@ -215,7 +240,7 @@ class SimServer:
             "delete_pod": self.delete_pod, "delete_service": self.delete_service,
             "kill_container": self.kill_container, "rollout_restart": self.rollout_restart,
             "scale": self.scale, "drain_node": self.drain_node,
-            "shutdown": self.shutdown,
+            "exclude_node": self.exclude_node, "shutdown": self.shutdown,
         }
         reply: dict[str, Any] = {"type": "reply", "id": message.get("id")}
         try:

@@ -1,9 +1,12 @@
 """Settings only the simulator understands: the ``sim`` marker.
 
-How many nodes the simulated cluster has, and the AWS Load Balancer Controller's reconcile lag,
-which on a real cluster is whatever the controller and the AWS APIs take (docs/alb-facts.md:
-about 10 s in the field report, up to minutes in the controller's issues). On other backends
-this marker has no effect.
+How many nodes the simulated cluster has, and the AWS Load Balancer Controller it models: its
+reconcile lag, which on a real cluster is whatever the controller and the AWS APIs take
+(docs/alb-facts.md: about 10 s in the field report, up to minutes in the controller's issues),
+and its version, which decides what it does with nodes being drained (section 7). On a real
+cluster both are whatever that cluster runs: no test can choose them, so they live here and
+not in the ``alb`` marker, whose every setting is an annotation any cluster honours. On other
+backends this marker has no effect.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 from ... import units
 from ...specs import Spec, parsed
+from .nodepolicy import NEWEST, controller_version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,9 +26,13 @@ class SimSpec(Spec):
     registration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
     deregistration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
     lag_jitter: float = parsed(units.duration, 2.0, shown="'2s'")
+    # What the controller does with nodes being drained (instance mode) changed between
+    # releases; the default is the newest behaviour.
+    controller_version: str = parsed(controller_version, NEWEST)
 
 
 MARKERS = {
-    "sim": (SimSpec, "sim backend only: the simulated cluster's nodes and the ALB controller's "
-                     "reconcile lag (drawn from lag +- jitter)."),
+    "sim": (SimSpec, "sim backend only: the simulated cluster's nodes, and the ALB "
+                     "controller's reconcile lag (drawn from lag +- jitter) and version (what "
+                     "it does with drained nodes)."),
 }

@@ -25,6 +25,13 @@ class SimTimings:
     # sandbox is torn down, nothing answers at all: connects time out. The field report's
     # 20 x 502 at 60 req/s over 3 pods match about one second of refusals.
     address_refuse: float = 1.0
+    # A drained node's instance is terminated: its OS shuts down for a moment, during which
+    # the NodePort still forwards (kube-proxy's rules live in the kernel), then its network is
+    # gone. Its kubelet stops at once; the control plane marks the node NotReady once it has
+    # heard nothing for the node-monitor grace period (40 s before Kubernetes 1.32, like the
+    # rest of this control plane; 50 s from 1.32).
+    node_shutdown: float = 1.0
+    node_monitor_grace: float = 40.0
     # AWS Load Balancer Controller: EndpointSlice watch -> reconcile -> RegisterTargets /
     # DeregisterTargets -> ALB propagation; about 10 s in the field report.
     registration_lag: float = 10.0
