@@ -24,6 +24,7 @@ from pytest_ingress_chaos.report.chart import (
     order_outcomes,
     outcome_colour,
 )
+from pytest_ingress_chaos.backends.base import EVENT_KINDS
 from pytest_ingress_chaos.report.lanes import lanes
 
 
@@ -169,6 +170,25 @@ def test_lanes_follow_states_from_provisioning_and_keep_chaos_before_the_axis() 
         ("healthy", -0.5, 9.0, False), ("draining", 9.0, 10.0, True)]
     assert "deregistered: draining for 300s" in target.intervals[1].message
     assert found["other"].rows[0].subject == "custom"
+
+
+def test_every_kind_a_backend_may_report_has_its_lane() -> None:
+    """A kind added to the backend contract without a lane would land in "other"."""
+    events = [{"at": 1.0, "source": "cluster", "kind": kind, "subject": "x", "message": kind}
+              for kind in EVENT_KINDS]
+    assert "other" not in {lane.name for lane in lanes(events, 0.0, 2.0)}
+
+
+def test_a_drained_node_is_drawn_through_its_shutdown() -> None:
+    events = [{"at": at, "source": "cluster", "kind": kind, "subject": "node-1",
+               "message": kind} for at, kind in ((1.0, "node.labelled"), (2.0, "node.cordoned"),
+                                                 (3.0, "node.terminating"),
+                                                 (4.0, "node.terminated"),
+                                                 (8.0, "node.not_ready"))]
+    [nodes] = lanes(events, 0.0, 10.0)
+    assert [(i.state, i.start, i.end) for i in nodes.rows[0].intervals] == [
+        ("excluded", 1.0, 2.0), ("cordoned", 2.0, 3.0), ("shutting down", 3.0, 4.0),
+        ("not ready", 8.0, 10.0)]
 
 
 # --- the page and the index -----------------------------------------------------------------

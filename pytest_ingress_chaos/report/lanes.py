@@ -40,11 +40,15 @@ _KINDS: Mapping[str, tuple[str, str | None]] = {
     "target.unhealthy": ("ALB targets", "unhealthy"),
     "target.draining": ("ALB targets", "draining"),
     "target.removed": ("ALB targets", "end"),
+    "target.unreachable": ("ALB targets", "unreachable"),
     "rollout.started": ("workload", "rollout"),
     "rollout.done": ("workload", "end"),
     "deployment.scaled": ("workload", None),
+    "node.labelled": ("nodes", "excluded"),
     "node.cordoned": ("nodes", "cordoned"),
+    "node.terminating": ("nodes", "shutting down"),
     "node.terminated": ("nodes", "end"),
+    "node.not_ready": ("nodes", "not ready"),
 }
 LANE_ORDER = ("chaos", "pods", "endpoints", "ALB targets", "nodes", "workload", "other")
 STATE_COLOURS: Mapping[str, str] = {
@@ -59,8 +63,11 @@ STATE_COLOURS: Mapping[str, str] = {
     "healthy": "#42a5f5",
     "unhealthy": "#ef5350",
     "draining": "#ab47bc",
+    "unreachable": "#b71c1c",
     "rollout": "#b0bec5",
+    "excluded": "#80cbc4",
     "cordoned": "#ffb74d",
+    "shutting down": "#e57373",
 }
 # A target registered in a steady state says which in its message, "registered (healthy)".
 _REGISTERED_STATE = re.compile(r"registered \((initial|healthy|unhealthy)\)")
