@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_ingress_chaos.backends.base import EVENT_KINDS
 from pytest_ingress_chaos.report import html, index, png
 from pytest_ingress_chaos.report.chart import (
     MAX_BARS,
@@ -24,7 +25,6 @@ from pytest_ingress_chaos.report.chart import (
     order_outcomes,
     outcome_colour,
 )
-from pytest_ingress_chaos.backends.base import EVENT_KINDS
 from pytest_ingress_chaos.report.lanes import lanes
 
 

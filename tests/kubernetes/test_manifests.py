@@ -497,7 +497,7 @@ def test_rbac_grants_exactly_what_the_backend_needs() -> None:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
     read = {"get", "list", "watch"}
     assert granted == {
-        ("", "namespaces"): {"create", "delete"} | read,
+        ("", "namespaces"): {"create", "delete", "patch"} | read,  # patch: readiness-gate label
         ("apps", "deployments"): {"create", "delete", "patch"} | read,
         ("apps", "deployments/scale"): {"get", "patch", "update"},
         ("apps", "replicasets"): read,
