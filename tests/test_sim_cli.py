@@ -35,6 +35,8 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from .processtree import ProcessTree
+
 SIM = [sys.executable, "-m", "pytest_ingress_chaos.backends.sim"]
 SCALE = 0.2
 WAIT = 30.0  # wall seconds any single step may take on a loaded two-core machine
@@ -207,12 +209,12 @@ def refuses(port: int) -> bool:
     return False
 
 
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(every)
     return True
 
 
@@ -486,17 +488,85 @@ def test_signals_during_shutdown_change_nothing(start_sim: StartSim, signum: int
     assert_nothing_left(sim, url)
 
 
-def test_a_signal_before_the_ingress_is_up_ends_the_run_with_0(start_sim: StartSim) -> None:
-    """While the simulator is still starting the pods: it stops them, no URL line, exit 0."""
-    sim = start_sim("--replicas", "8")  # eight interpreters starting: time to land in between
-    assert wait_until(lambda: any("sampleapp" in line for line in leftovers(sim).values())
-                      or sim.process.poll() is not None, WAIT), sim.stderr()
-    sim.signal(signal.SIGINT)
-    assert sim.wait() == 0, sim.stderr()
-    assert "Traceback" not in sim.stderr()
-    assert "stopped (SIGINT received) before the ingress was up" in sim.stderr()
+def console_script(directory: Path) -> list[str]:
+    """The ``ingress-sim`` command as pip installs it: a script that imports the entry point
+    pyproject.toml declares and calls it. Written here, since the script installed next to
+    Python may come from another checkout."""
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).parents[1] / "pyproject.toml"
+    entry = tomllib.loads(pyproject.read_text())["project"]["scripts"]["ingress-sim"]
+    module, _, function = entry.partition(":")
+    script = directory / "ingress-sim"
+    script.write_text(  # pip's template for console scripts
+        f"import re\nimport sys\nfrom {module} import {function}\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({function}())\n")
+    return [sys.executable, str(script)]
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for the signal now (Linux: SigCgt in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signum - 1)))
+
+
+# When, during start-up, the signal is sent. Python itself catches SIGINT from the start (and
+# raises KeyboardInterrupt), SIGTERM only once the command has installed its handler: the first
+# moment at which the command can promise a clean exit.
+START_UP_POINTS = {
+    "as soon as it takes signals": ("handler", 0.0),
+    "50 ms later, while it imports": ("handler", 0.05),
+    "once the simulator has started": ("simulator", 0.0),
+    "once a pod has started": ("pod", 0.0),
+}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads SigCgt in /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("point", list(START_UP_POINTS))
+@pytest.mark.parametrize("how", ["console script", "python -m"])
+def test_a_signal_during_start_up_exits_128_plus_its_number_with_one_line(
+        start_sim: StartSim, tmp_path: Path, how: str, point: str, signum: int) -> None:
+    """Ctrl-C (or SIGTERM) before the ingress is up: no traceback, no URL line, one line on
+    stderr, exit status 130 (143), and the simulator and every pod it had started are gone."""
+    command = console_script(tmp_path) if how == "console script" else SIM
+    sim = start_sim("--replicas", "8", command=command)  # eight pods: time to land in between
+    tree = ProcessTree(sim.process.pid)
+    waits_for, delay = START_UP_POINTS[point]
+    if waits_for == "handler":
+        reached = wait_until(lambda: catches(sim.process.pid, signal.SIGTERM)
+                             or sim.process.poll() is not None, WAIT, every=0.001)
+    else:
+        reached = tree.wait_until(lambda: tree.count(waits_for) > 0
+                                  or sim.process.poll() is not None, WAIT)
+    assert reached and sim.process.poll() is None, sim.stderr()
+    time.sleep(delay)
+    sim.signal(signum)
+    name = signal.Signals(signum).name
+    assert sim.wait() == 128 + signum, sim.stderr()
     assert sim.rest_of_stdout() == []
+    assert sim.stderr().removeprefix("stderr: ").splitlines() == [
+        f"ingress-sim: stopped ({name} received) before the ingress was up"]
+    tree.sample()
+    tree.assert_all_gone(within=0.0)  # it waited for its simulator, which waited for its pods
     assert leftovers(sim) == {}
+
+
+def test_the_console_script_takes_signals_before_it_imports_the_package() -> None:
+    """What runs before the command's signal handler is Python's start-up and this import:
+    Ctrl-C there is Python's own KeyboardInterrupt, so it must stay short."""
+    code = ("import sys; import pytest_ingress_chaos.ingress_sim; "
+            "print(sorted(m for m in sys.modules if m.startswith('pytest_ingress_chaos')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=WAIT, check=True)
+    assert done.stdout.strip() == str(sorted(["pytest_ingress_chaos",
+                                              "pytest_ingress_chaos.ingress_sim",
+                                              "pytest_ingress_chaos.stopsignals"]))
 
 
 def test_pods_outlive_no_sigkilled_sim(start_sim: StartSim) -> None:

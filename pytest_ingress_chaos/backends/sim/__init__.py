@@ -7,6 +7,7 @@
   ``nodepolicy.py`` (the AWS controller's rules for nodes, by version), ``http11.py``,
   ``listener.py``, ``tasks.py`` and ``timings.py``;
 - ``sampleapp.py``: the pod process, run as a script, importing nothing of the package;
-- ``cli.py``: ``ingress-sim``, the simulated ingress for any HTTP client;
+- ``cli.py``: ``ingress-sim``, the simulated ingress for any HTTP client (its console script
+  enters through ``pytest_ingress_chaos/ingress_sim.py``, which takes Ctrl-C first);
 - ``spec.py``: the ``sim`` marker, the settings only the simulator understands.
 """

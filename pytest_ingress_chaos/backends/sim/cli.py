@@ -23,16 +23,17 @@ test seconds into wall seconds for every simulated timing, the chaos offsets and
 alike. Events are written in the order they reach the command: the simulator's in the order it
 reported them, the chaos actions' as they are carried out.
 
-The run ends after ``--duration``, or on Ctrl-C or SIGTERM: at any moment once :func:`main`
-runs (before it, while Python starts and imports this module, Ctrl-C is Python's own
-KeyboardInterrupt, and nothing has been started yet), while the simulator starts too, and more
-of them while the run stops change nothing. Every pod process and the simulator are stopped,
-every socket closed, before the process exits.
+The run ends after ``--duration``, or on Ctrl-C or SIGTERM: at any moment once the command has
+taken the signals (the console script takes them before it imports this module, see
+``ingress_sim.py``; ``python -m`` once :func:`main` runs), while the simulator starts too, and
+more of them while the run stops change nothing. Every pod process and the simulator are
+stopped, every socket closed, before the process exits.
 
 Exit codes: 0; 1 if the simulated ingress could not start, or if a chaos action could not be
 carried out (fewer running pods than ``--kill-count``: said on stderr when it happens; the
 later actions are cancelled and the ingress serves on until the end of the run); 2 for a usage
-error.
+error; 130 (SIGINT) or 143 (SIGTERM) if the run was stopped before the ingress was up (after
+the ``ingress: <url>`` line, stopping is the normal end of a run: 0).
 
 This module never imports pytest: it shares the plugin's backend and chaos, not the plugin.
 """
@@ -45,13 +46,10 @@ import dataclasses
 import json
 import os
 import random
-import select
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ...chaos import Chaos, ChaosSchedule
@@ -67,6 +65,7 @@ from ...specs import (
     KillPods,
     ServiceSpec,
 )
+from ...stopsignals import StopSignals
 from ...timeline import Timeline
 from ...units import (
     DURATION_FORMS,
@@ -85,10 +84,10 @@ if TYPE_CHECKING:  # imported by Run.run(): see there
 
 PROG = "ingress-sim"
 EXIT_OK, EXIT_FAILED = 0, 1  # argparse itself exits 2 on a usage error
+EXIT_SIGNALLED = 128  # plus the signal's number: stopped before the ingress was up
 # How long (wall seconds) provisioning may take before the backend says what it saw; a signal
 # ends the wait at once.
 PROVISION_TIMEOUT = 120.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 T = TypeVar("T")
 
@@ -149,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Durations: {DURATION_FORMS}, in test seconds (see --time-scale). The first "
                "line on stdout is 'ingress: <url>' (on stderr with --events -); event lines "
                "follow. Exit status 1: the ingress could not start, or a chaos action could "
-               "not be carried out.")
+               "not be carried out; 130 (143): Ctrl-C (SIGTERM) before the ingress was up.")
     service = parser.add_argument_group("the sample service (as the sample_service marker)")
     service.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                          help=f"ALB target type (default {DEFAULT_MODE})")
@@ -217,62 +216,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         quiet=args.quiet,
         port=args.port,
     )
-
-
-# --- signals --------------------------------------------------------------------------------------
-
-
-class StopSignals:
-    """SIGINT and SIGTERM, turned into a request to stop that the main thread waits for.
-
-    The handler only notes the first signal: it never raises and never blocks, so a signal at any
-    moment (while the simulator starts, in the middle of a request to it, during the shutdown)
-    interrupts nothing. The main thread sleeps in :meth:`wait` on a pipe that the interpreter
-    writes to on every signal (``signal.set_wakeup_fd``), whichever thread the signal reached,
-    and that other threads write to with :meth:`wake`.
-    """
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._read, self._write = os.pipe()
-        for fd in (self._read, self._write):
-            os.set_blocking(fd, False)
-        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._note(signum)
-
-    def _note(self, signum: int) -> None:
-        if self.reason is None:
-            self.reason = f"{signal.Signals(signum).name} received"
-
-    def wake(self) -> None:
-        """Wake :meth:`wait` (from any thread) to look at its condition again."""
-        with contextlib.suppress(OSError):  # full: it will wake anyway
-            os.write(self._write, b"\0")
-
-    def wait(self, until: Callable[[], bool] = lambda: False,
-             deadline: float | None = None) -> bool:
-        """Sleep until a signal came, ``until()`` is true, or the monotonic ``deadline``;
-        return whether a signal came."""
-        while self.reason is None and not until():
-            timeout = None if deadline is None else deadline - TestClock.now()
-            if timeout is not None and timeout <= 0:
-                break
-            readable, _, _ = select.select([self._read], [], [], timeout)
-            if readable:
-                with contextlib.suppress(BlockingIOError):
-                    for byte in os.read(self._read, 512):
-                        if byte:  # a signal number, written by the interpreter's C handler
-                            self._note(byte)
-        return self.reason is not None
-
-    def block(self) -> None:
-        """The run is over: from now on SIGINT and SIGTERM stay pending, so that one arriving
-        while the interpreter exits (which restores their default action) cannot kill it."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -449,8 +392,10 @@ class Run:
         self.output.err(f"{PROG}: error: {message}")
 
     def stopped_early(self) -> int:
+        """A signal came before the URL line: the run never happened, and the exit status
+        says so as a shell would (128 + the signal's number: 130 for Ctrl-C)."""
         self.output.err(f"{PROG}: stopped ({self.signals.reason}) before the ingress was up")
-        return EXIT_OK
+        return EXIT_SIGNALLED + (self.signals.signum or 0)
 
     def run(self) -> int:
         # Imported only now, with the signal handlers in place: the client (and asyncio, which
@@ -573,9 +518,11 @@ def open_events(options: Options) -> IO[str] | None:
                              f"{exc.strerror}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command. Returns its exit status; the process is meant to exit right after."""
-    signals = StopSignals()  # first: from now on a signal only asks the run to stop
+def main(argv: Sequence[str] | None = None, signals: StopSignals | None = None) -> int:
+    """The command. Returns its exit status; the process is meant to exit right after.
+    ``signals``: taken already, before this module was imported (``ingress_sim.py``)."""
+    if signals is None:
+        signals = StopSignals()  # first: from now on a signal only asks the run to stop
     try:
         options = parse_args(argv)
         events_file = open_events(options)

@@ -4,6 +4,19 @@ One simulator process per pytest process (so one per xdist worker). A reader thr
 process's stdout apart: replies wake the caller waiting for them, events go to the event sink of
 the service they belong to. Every request has a deadline; tearing a service down ends the
 requests still waiting on it.
+
+Nothing the backend starts outlives the pytest process, however it ends (normal end, Ctrl-C,
+SIGTERM, SIGKILL, a dead xdist worker: tests/test_lifecycle.py). Each child watches a pipe from
+its parent and ends when it reads end-of-file, which the kernel delivers when the parent dies,
+even by SIGKILL, whether or not any teardown ran: the simulator its stdin from pytest (and then
+stops its pods), each pod its stdin from the simulator (``--exit-on-stdin-eof``), each load
+worker (``load/workers.py``) its stdin from pytest. A grandchild thus goes with its parent in
+turn, and this holds on macOS as well as Linux. Linux's ``PR_SET_PDEATHSIG`` is not used: it
+exists on Linux only, fires when the *thread* that started the child ends rather than the
+process, and reaches a grandchild only if every level sets it. The limit of pipes: end-of-file
+comes once every copy of the write end is closed, so a process that forks without exec while
+the backend runs (``os.fork()``, multiprocessing's "fork" start method) keeps the simulator
+alive until that process exits too.
 """
 
 from __future__ import annotations
