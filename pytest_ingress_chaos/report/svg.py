@@ -111,11 +111,7 @@ class _Figure:
         y = Scale(0, max(ticks[-1], self.data.peak, 1), bottom, top)
         self.add('<g class="panel" data-panel="requests">')
         self.grid(top, bottom)
-        for tick in ticks:
-            self.add(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(y(tick))}" '
-                     f'y2="{_f(y(tick))}"/>',
-                     f'<text class="tick" x="{LEFT - 6}" y="{_f(y(tick) + 4)}" '
-                     f'text-anchor="end">{tick:g}</text>')
+        self._y_ticks(ticks, y)
         self.add(self._axis_title(self.data.requests_label, top, bottom))
         for bar in self.data.bars:
             self._bar(bar, y)
@@ -126,6 +122,14 @@ class _Figure:
         self.add(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(bottom)}" '
                  f'y2="{_f(bottom)}"/>', "</g>")
         self.time_axis(bottom)
+
+    def _y_ticks(self, ticks: list[float], y: Scale) -> None:
+        """Grid lines and labels of a panel's value axis."""
+        for tick in ticks:
+            self.add(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(y(tick))}" '
+                     f'y2="{_f(y(tick))}"/>',
+                     f'<text class="tick" x="{LEFT - 6}" y="{_f(y(tick) + 4)}" '
+                     f'text-anchor="end">{tick:g}</text>')
 
     def _bar(self, bar: Bar, y: Scale) -> None:
         x0, x1 = self.x(bar.at), self.x(bar.at + bar.width)
@@ -146,11 +150,7 @@ class _Figure:
         y = Scale(ticks[0], ticks[-1], bottom, top, log=True)
         self.add('<g class="panel" data-panel="latency">')
         self.grid(top, bottom)
-        for tick in ticks:
-            self.add(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(y(tick))}" '
-                     f'y2="{_f(y(tick))}"/>',
-                     f'<text class="tick" x="{LEFT - 6}" y="{_f(y(tick) + 4)}" '
-                     f'text-anchor="end">{tick:g}</text>')
+        self._y_ticks(ticks, y)
         self.add(self._axis_title(self.data.latency_label, top, bottom))
         if not self.data.has_latency:
             self.add(f'<text class="empty" x="{_f((LEFT + WIDTH) / 2)}" '
