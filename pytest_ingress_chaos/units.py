@@ -234,11 +234,9 @@ class CountOrPercent:
 
 # --- the other parsers: each raises ValueError saying what is accepted -----------------------
 
-# Open ranges for the few settings with no natural upper bound (how many errors an SLO allows,
-# how old a namespace must be to be swept): still finite, still checked.
-positive_number = Number()
 fraction = Number(0.0, 1.0, above_minimum=False)
-count_at_least_one = Count(1)
+# Open ranges for the few settings with no natural upper bound (how many errors an SLO allows,
+# a port number's own check): still whole, still checked.
 count_at_least_zero = Count(0)
 duration = Duration()
 positive_duration = Duration(above_minimum=True)
