@@ -7,6 +7,11 @@ itself created, in the order the backend lists them, so a run replays with the s
 ``--ingress-seed``; the marker schedule and the imperative fixture each have their own RNG, so
 a test that uses both replays too, whichever thread acts first. Every action is recorded on the
 test's timeline before it is carried out.
+
+:func:`check_against_service` checks the markers' counts against the service before the window
+(more pods to kill than there are replicas, more nodes to drain than the cluster can lose), so
+such a test fails at setup instead of after a whole window. The imperative methods can only be
+checked when called: they raise :class:`ChaosError` saying what the service has.
 """
 
 from __future__ import annotations
@@ -24,13 +29,54 @@ from .specs import (
     KillPods,
     RolloutRestart,
     ScaleDeployment,
+    ServiceSpec,
 )
 from .timeline import Timeline
-from .units import format_seconds
+from .units import boolean, format_seconds, shown
 
 # How long (test seconds) a chaos action that waits (rollout, drain) may take before the backend
 # gives up and says what it saw: grace periods, readiness gates and health checks add up.
 WAIT_DEADLINE = 900.0
+
+
+def check_against_service(actions: Sequence[ChaosSpec], service: ServiceSpec,
+                          nodes: tuple[str, int] | None, where: str) -> None:
+    """Refuse marker actions the service cannot take, naming the marker, the count and what
+    the service has then. ``nodes``: the marker that fixes the cluster's node count and that
+    count (the simulator's ``sim``), None when the backend's cluster is not known in advance.
+
+    Only what can never work is refused: the replicas at an action's time are the latest
+    ``scale_deployment``'s before it (or at the same offset: the order of actions at one
+    offset is not the user's), and only nodes that run pods can be drained, never the last
+    one (the evicted pods need somewhere to go).
+    """
+    drained = 0
+    for action in sorted(actions, key=lambda a: a.at):
+        if not isinstance(action, (KillPods, DrainNode)):
+            continue
+        source = f"marker {action.kind} on {where}: count={action.count}"
+        before = [a for a in actions if isinstance(a, ScaleDeployment) and a.at < action.at]
+        latest = max(before, key=lambda a: a.at, default=None)
+        replicas = latest.replicas if latest is not None else service.replicas
+        same_time = [a.replicas for a in actions
+                     if isinstance(a, ScaleDeployment) and a.at == action.at]
+        has = (f"scale_deployment at={format_seconds(latest.at)} leaves replicas={replicas}"
+               if latest is not None else f"sample_service has replicas={replicas}")
+        limit = max([replicas, *same_time])
+        if action.count > limit:
+            what = (f"at most {limit} pods can be killed then" if isinstance(action, KillPods)
+                    else f"only nodes running pods are drained, at most {limit} then")
+            raise SettingsError(f"{source} at={format_seconds(action.at)}, but {has}: {what}; "
+                                "lower count or raise the replicas")
+        if isinstance(action, DrainNode) and nodes is not None:
+            marker, count = nodes
+            drained += action.count
+            if drained >= count:
+                earlier = f" (with {drained - action.count} drained before)" if \
+                    drained > action.count else ""
+                raise SettingsError(f"{source}{earlier}, but the {marker} marker has "
+                                    f"nodes={count} and at least one must stay to run the "
+                                    f"evicted pods; accepted: count <= {count - 1} in all")
 
 
 class Chaos:
@@ -92,13 +138,21 @@ class Chaos:
             self.service.delete_pod(pod.name, grace_period=spec.grace_period, force=spec.force)
         return [pod.name for pod in victims]
 
+    @staticmethod
+    def _flag(method: str, name: str, value: object) -> bool:
+        try:
+            return boolean(value)
+        except ValueError as exc:
+            raise SettingsError(f"ingress_chaos.{method}: {name}={shown(value)}: {exc}") \
+                from None
+
     def rollout_restart(self, *, max_surge: int | str = "25%",
                         max_unavailable: int | str = "25%", wait: bool = False) -> None:
         """``kubectl rollout restart``; with ``wait``, return once every pod is replaced."""
         spec = self._spec("rollout_restart", RolloutRestart, max_surge=max_surge,
                           max_unavailable=max_unavailable)
         assert isinstance(spec, RolloutRestart)
-        self._rollout_restart(spec, wait)
+        self._rollout_restart(spec, self._flag("rollout_restart", "wait", wait))
 
     def _rollout_restart(self, spec: RolloutRestart, wait: bool) -> None:
         name = self.service.identity.deployment
@@ -134,7 +188,7 @@ class Chaos:
                           exclude_from_load_balancers=exclude_from_load_balancers,
                           deregistration_wait=deregistration_wait)
         assert isinstance(spec, DrainNode)
-        return self._drain_node(spec, wait)
+        return self._drain_node(spec, self._flag("drain_node", "wait", wait))
 
     def _drain_node(self, spec: DrainNode, wait: bool) -> list[str]:
         pods = [pod for pod in self.service.pods() if pod.running]

@@ -15,6 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from .units import Number
+
+# The time scale's range. Below 0.01 the simulator's shortest timing (kube-proxy's 0.1 s behind
+# the endpoints) would shrink under the 1 ms round trip between the ALB and a target, which is
+# never scaled, and the story's order of events would no longer hold. Above 10 the default
+# window takes over three minutes and the 300 s deregistration delay most of an hour: a story
+# slowed down that far shows nothing a less slowed one would not.
+TIME_SCALE = Number(0.01, 10.0, above_minimum=False)
+
 
 @dataclass(frozen=True)
 class TestClock:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from . import units
 from .chaos import ChaosSchedule
-from .errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError
+from .errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError, SettingsError
 from .load.generator import LoadGenerator
 from .result import LoadResult, summarize
 from .specs import LoadSpec, SLOSpec
 from .timeline import Timeline
-from .units import parse_duration
 from .verdict import FAIL, VOID, judge
 
 
@@ -67,7 +67,11 @@ class IngressLoad:
 
     def sleep(self, duration: float | str) -> None:
         """Sleep for ``duration`` test seconds ("3s", "250ms", 3), scaled like the window."""
-        self.timeline.clock.sleep(parse_duration(duration))
+        try:
+            seconds = units.duration(duration)
+        except ValueError as exc:
+            raise SettingsError(f"ingress_load.sleep: {units.shown(duration)}: {exc}") from None
+        self.timeline.clock.sleep(seconds)
 
     def run(self) -> LoadResult:
         """Finish the load window (starting it if needed) and apply the SLO.

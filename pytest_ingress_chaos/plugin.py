@@ -21,7 +21,7 @@ import pytest
 
 from .backends import REGISTRY, BackendConfig
 from .backends.base import Backend, Capability, ProvisionRequest, Service
-from .chaos import Chaos, ChaosSchedule
+from .chaos import Chaos, ChaosSchedule, check_against_service
 from .clock import TestClock
 from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, SettingsError
 from .loadwindow import IngressLoad
@@ -35,6 +35,7 @@ from .specs import (
     AlbSpec,
     ChaosSpec,
     DrainNode,
+    FieldError,
     KillPods,
     LoadSpec,
     ServiceSpec,
@@ -42,7 +43,7 @@ from .specs import (
     Spec,
 )
 from .timeline import Timeline
-from .units import format_seconds, positive_duration
+from .units import describe, format_seconds, positive_age
 
 # How long (wall seconds) provisioning may take before the backend says what it saw.
 PROVISION_TIMEOUT = 300.0
@@ -157,8 +158,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _ini(config: pytest.Config, option: OptionDef) -> object:
     try:
         return config.getini(option.ini)
-    except (ValueError, TypeError) as exc:  # not the int or float it must be
-        raise pytest.UsageError(f"pytest-ingress-chaos: ini {option.ini}: {exc}") from None
+    except (ValueError, TypeError) as exc:  # not the int or float it must be (or empty)
+        accepted = describe(option.parse)
+        expected = f"; expected {accepted}" if accepted else ""
+        raise pytest.UsageError(
+            f"pytest-ingress-chaos: ini {option.ini}: {exc}{expected}") from None
 
 
 def _settings(config: pytest.Config) -> SessionSettings:
@@ -206,7 +210,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     settings = _settings(config)  # before pytest_configure: no session exists yet
     try:
-        ttl = positive_duration(config.getoption("ingress_sweep_ttl"))
+        ttl = positive_age(config.getoption("ingress_sweep_ttl"))
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-ingress-chaos: --ingress-sweep-ttl: {exc}") from None
     code = REGISTRY[settings.backend].sweep(
@@ -315,6 +319,10 @@ def _marker_spec(item: pytest.Item, name: str, base: Spec) -> Any:
 
 def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
     load = _marker_spec(item, "ingress_load", session.settings.load_defaults())
+    try:  # the defaults were checked at start: a failure here comes from the marker
+        load.check_window(session.settings.time_scale)
+    except FieldError as exc:
+        raise SettingsError(f"marker ingress_load on {item.name}: {exc}") from None
     chaos: list[ChaosSpec] = [
         spec_from_marker(spec_type, name, marker.args, marker.kwargs, item.name)
         for name, spec_type in CHAOS_SPECS.items() for marker in item.iter_markers(name)
@@ -333,6 +341,7 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
                 f"the load window (duration={format_seconds(load.duration)})")
     extras = {marker.name: _marker_spec(item, marker.name, marker.spec())
               for marker in session.extra_markers}
+    service = _marker_spec(item, "sample_service", ServiceSpec())
     if load.url is not None:
         for name in (*CHAOS_SPECS, "sample_service", "alb", "ingress_mode", *extras):
             if item.get_closest_marker(name) is not None:
@@ -340,22 +349,37 @@ def _plan(item: pytest.Item, session: IngressSession) -> TestPlan:
                     f"marker {name} on {item.name} needs a provisioned service, but the load "
                     f"goes to the explicit url={load.url!r} (from the ingress_load marker or "
                     f"--ingress-url); remove one of the two")
-    elif any(isinstance(a, KillPods) and a.signal for a in chaos) and \
-            Capability.CONTAINER_KILL not in session.capabilities():
-        raise SettingsError(
-            f"marker kill_pods on {item.name}: signal= kills a container only, which backend "
-            f"{session.settings.backend} cannot do; delete the pod instead (no signal=)")
+    else:
+        check_against_service(chaos, service, _node_count(session, extras), item.name)
+        if any(isinstance(a, KillPods) and a.signal for a in chaos) and \
+                Capability.CONTAINER_KILL not in session.capabilities():
+            raise SettingsError(
+                f"marker kill_pods on {item.name}: signal= kills a container only, which "
+                f"backend {session.settings.backend} cannot do; delete the pod instead (no "
+                "signal=)")
     return TestPlan(
         nodeid=item.nodeid,
         load=load,
         slo=_marker_spec(item, "ingress_slo", SLOSpec()),
-        service=_marker_spec(item, "sample_service", ServiceSpec()),
+        service=service,
         alb=_marker_spec(item, "alb", AlbSpec()),
         extras=extras,
         chaos=chaos,
         seed=session.seed,
         timeline=Timeline(session.clock),
     )
+
+
+def _node_count(session: IngressSession, extras: Mapping[str, Spec]) -> tuple[str, int] | None:
+    """The cluster's node count when the session's backend takes it from one of its markers
+    (a ``nodes`` field: the simulator's ``sim``), with that marker's name; else None. Another
+    backend's markers say nothing about this one's cluster."""
+    own = REGISTRY[session.settings.backend].marker_specs()
+    for name, spec in extras.items():
+        nodes = getattr(spec, "nodes", None)
+        if name in own and isinstance(nodes, int):
+            return name, nodes
+    return None
 
 
 def _rng(plan: TestPlan, user: str) -> random.Random:

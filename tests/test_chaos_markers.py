@@ -452,6 +452,9 @@ def test_drain_node_outcome_follows_the_controller_version(pytester: pytest.Pyte
 
 def test_drain_node_count_larger_than_the_nodes_with_pods_fails_clearly(
         pytester: pytest.Pytester) -> None:
+    """Found at setup, before the window: only nodes that run pods are drained, and 3 pods run
+    on at most 3 nodes. (Imperatively, the same is a ChaosError when called:
+    tests/test_bad_input.py.)"""
     _write(pytester, """
         @pytest.mark.ingress_load(duration="3s")
         @pytest.mark.drain_node(at="1s", count=4)
@@ -459,12 +462,14 @@ def test_drain_node_count_larger_than_the_nodes_with_pods_fails_clearly(
             ingress_load.run()
     """)
     result = pytester.runpytest_subprocess(*FAST)
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
-        "*a scheduled chaos action failed: drain_node count=4, but only 3 nodes run pods: "
-        "node-1, node-2, node-3",
+        "*ERROR at setup of test_drain_too_many*",
+        "marker drain_node on test_drain_too_many: count=4 at=1s, but sample_service has "
+        "replicas=3: only nodes running pods are drained, at most 3 then; lower count or raise "
+        "the replicas",
     ])
-    # A failed chaos action is reported as a message, without plugin frames.
+    # A refused chaos marker is reported as a message, without plugin frames.
     assert "pytest_ingress_chaos/" not in result.stdout.str()  # no frame of the package
 
 
@@ -673,18 +678,18 @@ def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
 
 @pytest.mark.parametrize(("decorator", "message"), [
     ('@pytest.mark.rollout_restart(at="1s", max_surge="lots")',
-     "marker rollout_restart on test_bad: max_surge='lots': expected a whole number >= 0 or a "
-     "percentage like '25%', got 'lots'"),
+     "marker rollout_restart on test_bad: max_surge='lots': expected a whole number from 0 to "
+     "100 or a percentage from 0% to 100% like '25%', got 'lots'"),
     ('@pytest.mark.rollout_restart(at="1s", max_unavailable=-1)',
-     "marker rollout_restart on test_bad: max_unavailable=-1: expected a whole number >= 0 or "
-     "a percentage like '25%', got -1"),
+     "marker rollout_restart on test_bad: max_unavailable=-1: expected a whole number from 0 "
+     "to 100 or a percentage from 0% to 100% like '25%', got -1"),
     ('@pytest.mark.rollout_restart(at="25s")',
      "marker rollout_restart on test_bad: at=25s is not inside the load window (duration=20s)"),
     ('@pytest.mark.scale_deployment(at="1s", replicas="many")',
-     "marker scale_deployment on test_bad: replicas='many': expected a whole number >= 0, "
-     "got 'many'"),
+     "marker scale_deployment on test_bad: replicas='many': expected a whole number from 0 to "
+     "100, got 'many'"),
     ('@pytest.mark.drain_node(at="1s", count=0)',
-     "marker drain_node on test_bad: count=0: expected a whole number >= 1, got 0"),
+     "marker drain_node on test_bad: count=0: expected a whole number from 1 to 100, got 0"),
     ('@pytest.mark.drain_node(at="1s", exclude_from_load_balancers="maybe")',
      "marker drain_node on test_bad: exclude_from_load_balancers='maybe': expected true or "
      "false, got 'maybe'"),
@@ -718,15 +723,16 @@ def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
      "marker alb on test_bad: algorithm='random': expected one of 'round_robin', "
      "'least_outstanding_requests', got 'random'"),
     ('@pytest.mark.alb(healthcheck_interval="0s")',
-     "marker alb on test_bad: healthcheck_interval='0s': expected a duration > 0 *"),
+     "marker alb on test_bad: healthcheck_interval='0s': expected a duration from 5s to 300s, "
+     "as AWS allows (*), got '0s'"),
     ('@pytest.mark.sample_service(external_traffic_policy="Nope")',
      "marker sample_service on test_bad: external_traffic_policy='Nope': expected one of "
      "'Cluster', 'Local', got 'Nope'"),
     ('@pytest.mark.sample_service(readiness_delay="soon")',
-     "marker sample_service on test_bad: readiness_delay='soon': expected a duration "
-     "(\"250ms\", \"5s\", \"1m\" or a number of seconds), got 'soon'"),
+     "marker sample_service on test_bad: readiness_delay='soon': expected a duration from 0s "
+     "to 24h (\"250ms\", \"5s\", \"1m\" or a number of seconds), got 'soon'"),
     ('@pytest.mark.sample_service(keepalive_timeout="0s")',
-     "marker sample_service on test_bad: keepalive_timeout='0s': expected a duration > 0 *"),
+     "marker sample_service on test_bad: keepalive_timeout='0s': expected a duration > 0s *"),
 ])
 def test_bad_chaos_and_knob_markers_are_setup_errors(pytester: pytest.Pytester, decorator: str,
                                                      message: str) -> None:

@@ -614,12 +614,19 @@ BAD_INPUT = [
     (["--duration=-1s"], "--duration", '"250ms", "5s", "1m" or a number'),
     (["--duration", "0"], "--duration", "> 0"),
     (["--time-scale", "fast"], "--time-scale", "expected a number"),
-    (["--replicas", "0"], "--replicas", "whole number >= 1"),
+    (["--replicas", "0"], "--replicas", "whole number from 1 to 100"),
     (["--on-sigterm", "drop"], "--on-sigterm", "'exit', 'drain', 'ignore'"),
     (["--keepalive-timeout", "0s"], "--keepalive-timeout", "> 0"),
     (["--kill-pods-at", "5s", "--duration", "2s"], "--kill-pods-at", "--duration 2s"),
     (["--port", "65536"], "--port", "0 to 65535"),
-    (["--seed", "-1"], "--seed", "whole number >= 0"),
+    (["--seed", "-1"], "--seed", "whole number from 0 to 9007199254740991"),
+    # Upper bounds, the markers' own: a run of a thousand pod processes would eat the machine.
+    (["--replicas", "1000"], "--replicas", "whole number from 1 to 100"),
+    (["--nodes", "1000"], "--nodes", "whole number from 1 to 100"),
+    (["--kill-count", "1000"], "--kill-count", "whole number from 1 to 100"),
+    (["--time-scale", "100"], "--time-scale", "a number from 0.01 to 10"),
+    (["--time-scale", "0.0001"], "--time-scale", "a number from 0.01 to 10"),
+    (["--grace-period", "48h"], "--grace-period", "from 0s to 24h"),
 ]
 
 

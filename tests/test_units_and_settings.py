@@ -62,10 +62,10 @@ def test_positional_marker_arguments_are_refused() -> None:
 
 
 @pytest.mark.parametrize(("spec_type", "kwargs", "fragment"), [
-    (LoadSpec, {"rate": 0}, "rate=0: expected a number > 0"),
+    (LoadSpec, {"rate": 0}, "rate=0: expected a number > 0 and <= 100000"),
     (LoadSpec, {"rate": "fast"}, "expected a number"),
     (LoadSpec, {"duration": "0s"}, "expected a duration > 0"),
-    (LoadSpec, {"connections": 1.5}, "whole number >= 1"),
+    (LoadSpec, {"connections": 1.5}, "whole number from 1 to 65535"),
     (LoadSpec, {"keepalive": "maybe"}, "true or false"),
     (LoadSpec, {"path": "x"}, "starting with '/'"),
     (LoadSpec, {"url": "ftp://x"}, "http:// or https://"),
@@ -76,11 +76,11 @@ def test_positional_marker_arguments_are_refused() -> None:
     (LoadSpec, {"path": "/caf\u00e9"}, "percent-encode the rest"),
     (LoadSpec, {"path": "/x", "url": "http://127.0.0.1:1/"}, "put the path into the URL"),
     (LoadSpec, {"max_connections": 5, "connections": 10}, "at least connections=10"),
-    (SLOSpec, {"max_error_rate": 2}, "between 0 and 1"),
+    (SLOSpec, {"max_error_rate": 2}, "a number from 0 to 1"),
     (SLOSpec, {"ignore": ["nope"]}, "'timeout'"),
     (ServiceSpec, {"on_sigterm": "crash"}, "'exit', 'drain', 'ignore'"),
-    (ServiceSpec, {"replicas": 0}, "whole number >= 1"),
-    (KillPods, {"count": 0}, "whole number >= 1"),
+    (ServiceSpec, {"replicas": 0}, "whole number from 1 to 100"),
+    (KillPods, {"count": 0}, "whole number from 1 to 100"),
     (KillPods, {"at": "soon"}, '"250ms", "5s", "1m"'),
     (DrainNode, {"exclude_from_load_balancers": 2}, "true or false"),
     (DrainNode, {"deregistration_wait": "5s"}, "goes with exclude_from_load_balancers=True"),

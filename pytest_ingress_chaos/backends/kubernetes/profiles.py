@@ -25,13 +25,16 @@ The profiles (docs/kubernetes-backend.md, "Profiles"):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from ...errors import SettingsError
 from ...specs import MODES, AlbSpec, ServiceSpec
+
+# Kubernetes and AWS take whole seconds; the rule lives with the other value forms, since the
+# alb marker's own checks count in AWS's whole seconds too.
+from ...units import whole_seconds as whole_seconds
 
 DEFAULT_PROFILE = "aws-alb"
 
@@ -142,18 +145,6 @@ def ingress_class(prof: Profile, given: str | None) -> str:
                             "with --ingress-class (ini ingress_class, env "
                             "PYTEST_INGRESS_CLASS)")
     return prof.ingress_class
-
-
-def whole_seconds(seconds: float) -> int:
-    """``seconds`` rounded up to a whole number of seconds.
-
-    Kubernetes (probe delays, grace periods) and AWS (every ``*-seconds`` annotation and
-    ``*.timeout_seconds`` attribute) take integers only. Rounding up never gives less time
-    than asked for: a 0.5 s grace period becomes 1 s, not 0 s (which would mean "kill at
-    once"). The value is first rounded to the microsecond so that float noise such as
-    ``3000 * 0.001 == 3.0000000000000004`` does not add a second.
-    """
-    return math.ceil(round(seconds, 6))
 
 
 def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec) -> dict[str, str]:

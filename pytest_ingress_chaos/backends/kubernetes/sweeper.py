@@ -23,7 +23,7 @@ from typing import TextIO
 
 from ...errors import BackendError
 from ...options import SessionSettings
-from ...units import positive_duration
+from ...units import positive_age
 from .apis import ApiError, JsonDict, KubeApi
 from .connect import connect
 from .labels import (
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        ttl = positive_duration(args.ttl)
+        ttl = positive_age(args.ttl)
     except ValueError as exc:
         parser.error(f"--ttl: {exc}")
     try:

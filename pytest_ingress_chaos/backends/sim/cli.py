@@ -53,9 +53,10 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ...chaos import Chaos, ChaosSchedule
-from ...clock import TestClock
+from ...clock import TIME_SCALE, TestClock
 from ...errors import ChaosError, IngressChaosError
 from ...event import Event
+from ...options import MAX_SEED
 from ...specs import (
     DEFAULT_MODE,
     MODES,
@@ -64,17 +65,17 @@ from ...specs import (
     ChaosSpec,
     KillPods,
     ServiceSpec,
+    field_parser,
 )
 from ...stopsignals import StopSignals
 from ...timeline import Timeline
 from ...units import (
     DURATION_FORMS,
-    count_at_least_one,
+    Count,
     count_at_least_zero,
     duration,
     format_seconds,
     positive_duration,
-    positive_number,
 )
 from ..base import Capability, ProvisionRequest, Service
 from .spec import SimSpec
@@ -152,10 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     service = parser.add_argument_group("the sample service (as the sample_service marker)")
     service.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                          help=f"ALB target type (default {DEFAULT_MODE})")
-    service.add_argument("--replicas", type=_arg_type(count_at_least_one, "count"), default=3,
-                         metavar="N", help="pods of the sample app (default 3)")
-    service.add_argument("--nodes", type=_arg_type(count_at_least_one, "count"), default=3,
-                         metavar="N", help="nodes the pods are spread over (default 3)")
+    service.add_argument("--replicas", type=_arg_type(field_parser(ServiceSpec, "replicas"),
+                                                      "count"),
+                         default=3, metavar="N", help="pods of the sample app (default 3)")
+    service.add_argument("--nodes", type=_arg_type(field_parser(SimSpec, "nodes"), "count"),
+                         default=3, metavar="N", help="nodes the pods are spread over (default 3)")
     service.add_argument("--prestop-sleep", type=_DURATION, default=0.0, metavar="DURATION",
                          help="preStop sleep before SIGTERM (default 0s)")
     service.add_argument("--grace-period", type=_DURATION, default=30.0, metavar="DURATION",
@@ -170,14 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--kill-pods-at", type=_DURATION, action="append", default=[],
                        metavar="DURATION",
                        help="delete running pods this long after the ingress is up; repeatable")
-    chaos.add_argument("--kill-count", type=_arg_type(count_at_least_one, "count"), default=1,
-                       metavar="N", help="pods deleted at each --kill-pods-at (default 1); "
-                                         "fewer running pods fail the run (exit status 1)")
+    chaos.add_argument("--kill-count", type=_arg_type(field_parser(KillPods, "count"), "count"),
+                       default=1, metavar="N",
+                       help="pods deleted at each --kill-pods-at (default 1); fewer running pods "
+                            "fail the run (exit status 1)")
     run = parser.add_argument_group("the run")
-    run.add_argument("--time-scale", type=_arg_type(positive_number, "number"), default=1.0,
+    run.add_argument("--time-scale", type=_arg_type(TIME_SCALE, "number"), default=1.0,
                      metavar="FACTOR",
                      help="wall seconds per test second; 0.1 runs ten times faster (default 1)")
-    run.add_argument("--seed", type=_arg_type(count_at_least_zero, "seed"), default=None,
+    run.add_argument("--seed", type=_arg_type(Count(0, MAX_SEED), "seed"), default=None,
                      metavar="N", help="seed for pod names and victims (default: random, "
                                        "printed so a run can be replayed)")
     run.add_argument("--duration", type=_POSITIVE_DURATION, default=None, metavar="DURATION",

@@ -34,7 +34,8 @@ __all__ = ["EXCLUDE_LABEL", "NEWEST", "NodePolicy", "NodeView", "controller_vers
 NEWEST = "v3.5"
 
 Version = tuple[int, int, int]
-_FORM = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+# ASCII digits only, a few of them: "v٢.1" or a thousand-digit number is not a version.
+_FORM = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?")
 _OLDEST: Version = (1, 0, 0)
 _DROPS_CORDONED = ((1, 1, 6), (2, 0, 0))  # [from, until): v1.1.6 - v1.1.9
 _HONOURS_LABEL: Version = (1, 1, 6)
@@ -48,7 +49,7 @@ def _behaviour(version: Version) -> tuple[bool, bool]:
 
 
 def _parse(value: object) -> tuple[str, Version]:
-    match = _FORM.match(value.strip()) if isinstance(value, str) else None
+    match = _FORM.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"expected {_ACCEPTED}, got {value!r}")
     major, minor, patch = match.groups()

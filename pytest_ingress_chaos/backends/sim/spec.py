@@ -14,15 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ... import units
-from ...specs import Spec, parsed
+from ...specs import MAX_REPLICAS, Spec, parsed
 from .nodepolicy import NEWEST, controller_version
+
+# Each node is a kube-proxy listener and, in instance mode, a target that both ALB nodes health
+# check; pods spread over the nodes, so more nodes than the most replicas (specs.MAX_REPLICAS)
+# would stay empty.
+MAX_NODES = MAX_REPLICAS
 
 
 @dataclass(frozen=True, kw_only=True)
 class SimSpec(Spec):
     """``@pytest.mark.sim``: the simulated cluster and controller."""
 
-    nodes: int = parsed(units.count_at_least_one, 3)
+    nodes: int = parsed(units.Count(1, MAX_NODES), 3)
     registration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
     deregistration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
     lag_jitter: float = parsed(units.duration, 2.0, shown="'2s'")
