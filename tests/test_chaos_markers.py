@@ -634,7 +634,7 @@ def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_502s(
         "  Outcomes: 200 x*, 502 x*",
     ])
     result.stdout.re_match_lines([  # the summary table, sorted by test name
-        r"ok +ip +100 +0 +- +test_\w+\.py::test_matched\[ip\]$",
+        r"ok +ip +100 +0 +- +- +test_\w+\.py::test_matched\[ip\]$",
         r"FAILED +ip +100 +\d+ .*test_\w+\.py::test_mismatch\[ip\]  \(502 x\d+\)$",
     ])
 
@@ -699,7 +699,7 @@ def test_readiness_delay_holds_a_new_pod_out_of_the_endpoints(
      "the drain"),
     ('@pytest.mark.drain_node(at="1s", exclude_from_load_balancers=True, '
      'deregistration_wait="0s")',
-     "marker drain_node on test_bad: deregistration_wait='0s': expected a duration > 0 *"),
+     "marker drain_node on test_bad: deregistration_wait='0s': expected a duration > 0s *"),
     ('@pytest.mark.drain_node(at="5s", exclude_from_load_balancers=True)',
      "marker drain_node on test_bad: the drain comes after at=5s and the deregistration_wait "
      "of 30s, at 35s: not inside the load window (duration=20s)"),
