@@ -1,14 +1,19 @@
 """The plugin's own hooks, for a project's ``conftest.py`` (added by ``pytest_addhooks``).
 
-Modelled on pytest-benchmark's generate/update pair: the plugin builds the data, a hook may
-change it in place, then the plugin uses it.
+Modelled on pytest-benchmark's generate/update pair: the plugin builds the data (a
+``generate`` hook may build it instead), an ``update`` hook may change it in place, then the
+plugin uses it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from .report.context import ReportContext
+    from .result import LoadResult
 
 
 @pytest.hookspec
@@ -18,7 +23,16 @@ def pytest_ingress_manifests(manifests: list[dict[str, Any]], nodeid: str, mode:
     node selector, resources...). Keep their names and the Service's selector."""
 
 
+@pytest.hookspec(firstresult=True)
+def pytest_ingress_generate_json(result: LoadResult, context: ReportContext, item: pytest.Item
+                                 ) -> dict[str, Any] | None:
+    """Build one test's JSON report from its result and context; the first implementation to
+    return a dict wins (the plugin's own comes last: everything in the result). Keep
+    ``context.test`` and ``context.run``: the file name and the run's index need them; the
+    HTML page draws what the report still has."""
+
+
 @pytest.hookspec
-def pytest_ingress_json_report(report: dict[str, Any], item: pytest.Item) -> None:
+def pytest_ingress_update_json(report: dict[str, Any], item: pytest.Item) -> None:
     """Change, in place, one test's JSON report (``context`` and ``result``) before it is
     written to ``--ingress-report-dir``."""

@@ -608,8 +608,9 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
                         ("mode", entry.context.mode), ("seed", entry.context.seed)):
         item.user_properties.append((f"ingress_{name}", value))
     if session.settings.report_dir is not None:
-        data = jsonreport.to_json(result, entry.context)
-        item.config.hook.pytest_ingress_json_report(report=data, item=item)
+        data = item.config.hook.pytest_ingress_generate_json(result=result,
+                                                             context=entry.context, item=item)
+        item.config.hook.pytest_ingress_update_json(report=data, item=item)
         path = jsonreport.write(session.settings.report_dir, data)
         item.user_properties.append(("ingress_report", str(path)))
         page = html.write(path.with_suffix(".html"), data)
@@ -621,6 +622,13 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
             records = recordscsv.write(session.settings.report_dir, entry.context.test,
                                        entry.window.timeline)
             item.user_properties.append(("ingress_records", str(records)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_ingress_generate_json(result: LoadResult, context: ReportContext,
+                                 item: pytest.Item) -> dict[str, Any]:
+    """The default JSON report: everything in the result, with its context."""
+    return jsonreport.to_json(result, context)
 
 
 def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,

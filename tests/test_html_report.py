@@ -53,10 +53,10 @@ STORY = f"""
 
 # A project's hook adds its own event to the JSON report: the page is built from that dict.
 HOOK = """
-    def pytest_ingress_json_report(report, item):
+    def pytest_ingress_update_json(report, item):
         report["result"]["events"].append({
             "at": 1.0, "source": "team", "kind": "team.note", "subject": "release",
-            "message": "a note from the team's pytest_ingress_json_report hook"})
+            "message": "a note from the team's pytest_ingress_update_json hook"})
 """
 
 
@@ -179,7 +179,7 @@ def test_the_failing_ip_mode_story_reads_in_a_browser(
     assert windows and kill["left"] < windows[0]["left"] < drain["left"]
     # What the hook added, in a lane of its own.
     assert _svg_titles(browser, '[data-lane="other"] [data-subject="team"] .mark') == [
-        "1.00 s a note from the team's pytest_ingress_json_report hook"]
+        "1.00 s a note from the team's pytest_ingress_update_json hook"]
 
     # The other page shows the strange parameter id as text.
     browser.get((reports / "index.html").as_uri())

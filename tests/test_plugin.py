@@ -374,7 +374,7 @@ def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Py
 def test_the_json_report_hook_changes_the_report_before_it_is_written(
         pytester: pytest.Pytester) -> None:
     pytester.makeconftest("""
-        def pytest_ingress_json_report(report, item):
+        def pytest_ingress_update_json(report, item):
             report["team"] = "platform"
             report["result"].pop("latency_spectrum")
     """)
@@ -386,10 +386,43 @@ def test_the_json_report_hook_changes_the_report_before_it_is_written(
             def test_reported(ingress_load):
                 ingress_load.run()
         """)
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+        result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
                                                "--ingress-report-dir", "reports")
     result.assert_outcomes(passed=1)
     [path] = (pytester.path / "reports").glob("*.json")
     report = json.loads(path.read_text())
     assert report["team"] == "platform"
     assert "latency_spectrum" not in report["result"] and report["result"]["requests"] == 10
+
+
+def test_a_generate_hook_builds_the_report_and_the_update_hook_still_runs(
+        pytester: pytest.Pytester) -> None:
+    """pytest-benchmark's pair: the first generate hook to return a report wins; the pages and
+    the run's index are drawn from what it kept."""
+    pytester.makeconftest("""
+        def pytest_ingress_generate_json(result, context, item):
+            return {"context": context.to_json(),
+                    "result": {"requests": result.requests, "errors": result.errors,
+                               "verdict": result.verdict}}
+
+        def pytest_ingress_update_json(report, item):
+            report["team"] = "platform"
+    """)
+    with serve(answer_ok) as url:
+        _write(pytester, f"""
+            import pytest
+
+            @pytest.mark.ingress_load(url="{url}/", rate=20, duration="0.5s")
+            def test_reported(ingress_load):
+                ingress_load.run()
+        """)
+        result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                               "--ingress-report-dir", "reports")
+    result.assert_outcomes(passed=1)
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    [path] = (pytester.path / "reports").glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["result"] == {"requests": 10, "errors": 0, "verdict": "pass"}
+    assert report["team"] == "platform"
+    assert "test_reported" in (pytester.path / "reports" / "index.html").read_text()
+    assert path.with_suffix(".html").exists()

@@ -220,11 +220,11 @@ def test_the_page_has_the_header_the_disruptions_and_the_figure() -> None:
 def test_a_page_is_rebuilt_from_a_json_file(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     report = story()
-    report["result"]["violations"] = ["changed by a pytest_ingress_json_report hook"]
+    report["result"]["violations"] = ["changed by a pytest_ingress_update_json hook"]
     (tmp_path / "t.json").write_text(json.dumps(report))
     assert html.main([str(tmp_path / "t.json")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 't.html'}\n"
-    assert "changed by a pytest_ingress_json_report hook" in (tmp_path / "t.html").read_text()
+    assert "changed by a pytest_ingress_update_json hook" in (tmp_path / "t.html").read_text()
 
 
 def test_the_index_lists_only_this_runs_reports(tmp_path: Path) -> None:

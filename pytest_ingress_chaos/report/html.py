@@ -1,6 +1,6 @@
 """The HTML report of one test: a self-contained page (styles inline, the figure as inline SVG,
 no script, nothing fetched) built from the JSON report's dict, so it shows what the
-``pytest_ingress_json_report`` hook changed, and a page can be rebuilt from a JSON file:
+``pytest_ingress_update_json`` hook changed, and a page can be rebuilt from a JSON file:
 ``python -m pytest_ingress_chaos.report.html reports/some_test.json`` writes
 ``reports/some_test.html``.
 
