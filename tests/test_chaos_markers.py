@@ -384,8 +384,8 @@ def test_drain_node_excluded_from_load_balancers_first_has_zero_errors(
     """)
     outcome = pytester.runpytest_subprocess(*FASTER)
     outcome.assert_outcomes(passed=2)
-    outcome.stdout.fnmatch_lines(["ok * instance * 0  -  *test_imperative*",
-                                  "ok * instance * 0  -  *test_marker*"])
+    outcome.stdout.fnmatch_lines(["ok * instance * 0 * 0s  -  *test_imperative*",
+                                  "ok * instance * 0 * 0s  -  *test_marker*"])
 
 
 def test_drain_node_outcome_follows_the_controller_version(pytester: pytest.Pytester) -> None:

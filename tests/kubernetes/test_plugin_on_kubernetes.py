@@ -73,9 +73,9 @@ def test_the_field_report_on_the_kubernetes_backend(pytester: pytest.Pytester,
         "*ingress-chaos summary*",
     ])
     result.stdout.re_match_lines([
-        r"ok +instance +\d+ +0 +- +.*test_instance_mode_pod_kill_is_invisible\[instance\]",
+        r"ok +instance +\d+ +0 +0s +- +.*test_instance_mode_pod_kill_is_invisible\[instance\]",
         r"ok +ip +\d+ +[1-9]\d* +.*test_ip_mode_pod_kill_costs_errors\[ip\]",
-        r"ok +ip +\d+ +0 +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
+        r"ok +ip +\d+ +0 +0s +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
     ])
 
 
