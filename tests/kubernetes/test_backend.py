@@ -31,8 +31,6 @@ from pytest_ingress_chaos.backends.kubernetes.labels import (
 from pytest_ingress_chaos.backends.kubernetes.manifests import SERVICE_LABEL
 from pytest_ingress_chaos.clock import TestClock
 from pytest_ingress_chaos.errors import BackendError, BackendTimeout
-from pytest_ingress_chaos.localcluster.cluster import LocalCluster
-from pytest_ingress_chaos.localcluster.controlplane import find_binaries
 from pytest_ingress_chaos.options import SessionSettings
 from pytest_ingress_chaos.specs import ServiceSpec
 
@@ -47,6 +45,7 @@ from ..contract.support import (
     wait_serving,
     wait_steady,
 )
+from .clusters import local_cluster
 
 REPLICAS = 3
 NODES = ("node-1", "node-2", "node-3")
@@ -59,10 +58,7 @@ def new_run_id() -> str:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    found = find_binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
-    with LocalCluster(nodes=len(NODES), time_scale=CLOCK.time_scale, binaries=found) as running:
+    with local_cluster(nodes=len(NODES), time_scale=CLOCK.time_scale) as running:
         yield running
 
 

@@ -22,7 +22,8 @@ import pytest
 from kubernetes import client
 
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
-from pytest_ingress_chaos.localcluster.controlplane import find_binaries
+
+from .clusters import local_cluster
 
 TIME_SCALE = 0.2
 GONE_WITHIN = 60.0  # seconds: namespace deletion waits 5 s, then for every pod's end
@@ -30,10 +31,7 @@ GONE_WITHIN = 60.0  # seconds: namespace deletion waits 5 s, then for every pod'
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    found = find_binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
-    with LocalCluster(nodes=3, time_scale=TIME_SCALE, binaries=found) as running:
+    with local_cluster(time_scale=TIME_SCALE) as running:
         yield running
 
 

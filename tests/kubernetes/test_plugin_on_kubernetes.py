@@ -17,17 +17,15 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
-from pytest_ingress_chaos.localcluster.controlplane import find_binaries
+
+from .clusters import local_cluster
 
 TIME_SCALE = 0.2
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    found = find_binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
-    with LocalCluster(nodes=3, time_scale=TIME_SCALE, binaries=found) as running:
+    with local_cluster(time_scale=TIME_SCALE) as running:
         yield running
 
 
