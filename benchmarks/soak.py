@@ -628,12 +628,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop what was started."""
+def _raise_on_signals() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop what was started. SIGINT too,
+    even when this script was started in the background by a shell, which ignores SIGINT for
+    its background jobs: pytest would inherit that and ignore the SIGINT ``_stop()`` sends
+    (a Python handler here becomes the default in the child, where pytest turns it into a
+    KeyboardInterrupt)."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _stop(pytest: subprocess.Popen[bytes]) -> None:
@@ -652,7 +657,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.minutes * 60
     every = args.kill_every if args.kill_every is not None else min(300.0, duration / 3)
     kills = kill_offsets(duration, every)
-    workdir = args.out.with_name(args.out.stem + "-run")
+    workdir = args.out.resolve().with_name(args.out.stem + "-run")
     paths = write_run_dir(workdir, args, duration, kills)
     command = pytest_command(paths, args.seed)
     warmup = warmup_seconds(duration, args.warmup)
@@ -703,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.analyze is not None:
         print_report(reanalyze(args.analyze))
         return 0
-    _raise_on_sigterm()
+    _raise_on_signals()
     report = soak(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
