@@ -65,6 +65,8 @@ FLAT_MB_PER_HOUR = 5.0
 # A measured window (after warm-up) shorter than this cannot tell a trend from the warm-up's
 # last steps: the figures are printed, the verdict says so.
 MIN_JUDGED_S = 600.0
+# File descriptors (sockets, mostly) may come and go by this many without counting as growth.
+FDS_SLACK = 20
 AFTER_WINDOW_INTERVAL = 0.5  # seconds between samples once the window has ended
 STOP_WAIT = 60.0  # after Ctrl-C: how long pytest may take to tear the simulator down
 TRACEMALLOC_FRAMES = 12
@@ -258,10 +260,11 @@ def sample_loop(pytest: subprocess.Popen[bytes], started_file: Path, interval: f
             sample["since_load_start"] = round(now - load_start, 3)
         samples.append(sample)
         print(_sample_row(sample, duration), flush=True)
-        # After the window, sample often: summarize() and the report take a few seconds,
-        # and the process's peak is there.
-        after = load_start is not None and now - load_start > duration
-        next_at = now + AFTER_WINDOW_INTERVAL if after else began + (tick + 1) * interval
+        next_at = began + (tick + 1) * interval
+        if load_start is not None and next_at > load_start + duration:
+            # One sample as the window ends, then often: summarize() and the report take a
+            # few seconds, and the process's peak is there.
+            next_at = max(min(next_at, load_start + duration), now + AFTER_WINDOW_INTERVAL)
         try:
             pytest.wait(timeout=max(0.0, next_at - time.time()))
             break
@@ -397,17 +400,21 @@ def analyze(samples: Sequence[dict[str, Any]], *, duration: float, warmup: float
     pytest_figures["rss"]["peak_after_window_mb"] = _r(max(after) / MB) if after else None
     report["roles"]["pods"] = _pods(samples, window)
     report["grows"] = _growing(report)
+    report["settled"] = _settled(report)
     report["too_short"] = window[1] - window[0] < MIN_JUDGED_S
     return report
 
 
 def _counts(samples: Sequence[dict[str, Any]], role: str, key: str,
             window: tuple[float, float]) -> dict[str, Any]:
+    """A count's value at the start, the middle and the end of the window, and its peak."""
     values = [(t, v) for t, v in _series(samples, lambda p: p["role"] == role, key)
               if v is not None and window[0] <= t <= window[1]]
     if not values:
         return {}
-    return {"start": int(values[0][1]), "end": int(values[-1][1]),
+    middle = (values[0][0] + values[-1][0]) / 2
+    at_middle = min(values, key=lambda point: abs(point[0] - middle))[1]
+    return {"start": int(values[0][1]), "middle": int(at_middle), "end": int(values[-1][1]),
             "max": int(max(v for _, v in values))}
 
 
@@ -464,11 +471,33 @@ def _growing(report: dict[str, Any]) -> list[str]:
                 found.append(f"pod {pod['name']} {key}: {figures['mb_per_hour']:+.1f} MB/h")
     for role in ("pytest", "simulator"):
         fds = roles[role]["fds"]
-        if fds and fds["end"] > fds["start"] + 20:
-            found.append(f"{role} file descriptors: {fds['start']} -> {fds['end']}")
+        if fds and fds["end"] > fds["start"] + FDS_SLACK and fds["end"] > fds["middle"] + \
+                FDS_SLACK:
+            found.append(f"{role} file descriptors: {fds['start']} -> {fds['middle']} -> "
+                         f"{fds['end']}")
     pods = roles["pods"]
     if pods["alive_max"] > pods["alive_min"] + 2:
         found.append(f"pod processes alive: {pods['alive_min']} .. {pods['alive_max']}")
+    return found
+
+
+def _settled(report: dict[str, Any]) -> list[str]:
+    """Growth that stopped: above FLAT_MB_PER_HOUR over the window, flat over its second
+    half (a warm-up, or a high-water mark such as a connection pool that grew in a burst)."""
+    found = []
+    roles = report["roles"]
+    for role, name in (("pytest", "excess_mb_per_hour"), ("simulator", "mb_per_hour")):
+        figures = roles[role]["rss"]
+        whole, second = figures.get(name), figures.get(name + "_second_half")
+        if whole is not None and whole > FLAT_MB_PER_HOUR and not _above(whole, second):
+            extra = " beyond the records" if role == "pytest" else ""
+            found.append(f"{role} RSS {whole:+.1f} MB/h{extra} over the window, "
+                         f"{second:+.1f} over its second half")
+    for role in ("pytest", "simulator"):
+        fds = roles[role]["fds"]
+        if fds and fds["max"] > fds["start"] + FDS_SLACK:
+            found.append(f"{role} file descriptors {fds['start']} -> peak {fds['max']} -> "
+                         f"{fds['middle']} at mid-window -> {fds['end']}")
     return found
 
 
@@ -583,6 +612,8 @@ def print_report(report: dict[str, Any]) -> None:
     print("Grows without bound: " + ("; ".join(grows) if grows else
                                      f"nothing (every process within {FLAT_MB_PER_HOUR:g} MB/h "
                                      "beyond its records after warm-up)"))
+    for line in analysis["settled"]:
+        print(f"  grew, then stopped: {line}")
     if analysis["too_short"]:
         print(f"  (not a verdict: {end - start:g} s after warm-up is too short to tell a trend "
               f"from the warm-up's last steps; it takes {MIN_JUDGED_S:g} s or more)")
