@@ -371,13 +371,8 @@ def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Py
     _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
 
 
-def test_the_json_report_hook_changes_the_report_before_it_is_written(
-        pytester: pytest.Pytester) -> None:
-    pytester.makeconftest("""
-        def pytest_ingress_update_json(report, item):
-            report["team"] = "platform"
-            report["result"].pop("latency_spectrum")
-    """)
+def _run_one_reported_window(pytester: pytest.Pytester) -> pytest.RunResult:
+    """A passing 10-request window against a local server, with --ingress-report-dir."""
     with serve(answer_ok) as url:
         _write(pytester, f"""
             import pytest
@@ -389,6 +384,17 @@ def test_the_json_report_hook_changes_the_report_before_it_is_written(
         result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
                                                "--ingress-report-dir", "reports")
     result.assert_outcomes(passed=1)
+    return result
+
+
+def test_the_json_report_hook_changes_the_report_before_it_is_written(
+        pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        def pytest_ingress_update_json(report, item):
+            report["team"] = "platform"
+            report["result"].pop("latency_spectrum")
+    """)
+    _run_one_reported_window(pytester)
     [path] = (pytester.path / "reports").glob("*.json")
     report = json.loads(path.read_text())
     assert report["team"] == "platform"
@@ -408,17 +414,7 @@ def test_a_generate_hook_builds_the_report_and_the_update_hook_still_runs(
         def pytest_ingress_update_json(report, item):
             report["team"] = "platform"
     """)
-    with serve(answer_ok) as url:
-        _write(pytester, f"""
-            import pytest
-
-            @pytest.mark.ingress_load(url="{url}/", rate=20, duration="0.5s")
-            def test_reported(ingress_load):
-                ingress_load.run()
-        """)
-        result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
-                                               "--ingress-report-dir", "reports")
-    result.assert_outcomes(passed=1)
+    result = _run_one_reported_window(pytester)
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     [path] = (pytester.path / "reports").glob("*.json")
     report = json.loads(path.read_text())
