@@ -39,6 +39,7 @@ th, td { padding: 2px 10px 2px 0; text-align: left; vertical-align: top; }
 td.n, th.n { text-align: right; }
 table.list th, table.list td { border-bottom: 1px solid #e0e0e0; padding: 3px 10px; }
 table.index td:not(:first-child), table.disruptions td { white-space: nowrap; }
+table.index td:first-child { overflow-wrap: anywhere; }  /* long test ids wrap, not scroll */
 .verdict { display: inline-block; padding: 1px 10px; border-radius: 3px; color: #fff;
            font-weight: 600; }
 .verdict.pass { background: #2e7d32; } .verdict.fail { background: #c62828; }
