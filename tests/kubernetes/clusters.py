@@ -1,15 +1,23 @@
-"""How the tests start a local cluster: skipped, saying why, where the control plane's binaries
-are missing (``tools/build-kube-control-plane.sh`` builds them; CI always has them)."""
+"""What the tests against a local cluster share: starting one (skipped, saying why, where the
+control plane's binaries are missing; ``tools/build-kube-control-plane.sh`` builds them and CI
+always has them), waiting for what it should do, and telling whether a process still runs."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import find_binaries
+
+# Generous: two cores, possibly shared with another xdist worker starting its own control plane.
+DEADLINE = 30.0
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -20,3 +28,24 @@ def local_cluster(*, nodes: int = 3, time_scale: float, seed: int | None = None
         pytest.skip(found)
     with LocalCluster(nodes=nodes, time_scale=time_scale, seed=seed, binaries=found) as running:
         yield running
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
+    """``probe()``'s first truthy answer, polling until ``timeout`` wall seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie counts as dead (a container may not reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

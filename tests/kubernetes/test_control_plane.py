@@ -15,13 +15,12 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -35,29 +34,7 @@ from pytest_ingress_chaos.localcluster.controlplane import (
     find_binaries,
 )
 
-# Generous: two cores, possibly shared with another xdist worker starting its own control plane.
-DEADLINE = 30.0
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        time.sleep(0.1)
-
-
-def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie counts as dead (a container may not reap orphans)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+from .clusters import eventually, process_alive
 
 
 @pytest.fixture(scope="module")

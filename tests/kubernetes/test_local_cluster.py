@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -36,28 +36,9 @@ from kubernetes.client.rest import ApiException
 from pytest_ingress_chaos.localcluster.cluster import ClusterEvent, LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import Binaries, find_binaries
 
+from .clusters import DEADLINE, eventually, process_alive
+
 TIME_SCALE = 0.2
-DEADLINE = 30.0  # wall seconds for anything the cluster should do in a few (2 shared cores)
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        time.sleep(0.05)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def processes_mentioning(*texts: str) -> list[int]:
