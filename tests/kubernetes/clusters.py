@@ -13,20 +13,26 @@ from typing import TypeVar
 import pytest
 
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
-from pytest_ingress_chaos.localcluster.controlplane import find_binaries
+from pytest_ingress_chaos.localcluster.controlplane import Binaries, find_binaries
 
 # Generous: two cores, possibly shared with another xdist worker starting its own control plane.
 DEADLINE = 30.0
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def local_cluster(*, nodes: int = 3, time_scale: float, seed: int | None = None
-                  ) -> Iterator[LocalCluster]:
+def binaries_or_skip() -> Binaries:
+    """The control plane's binaries; the test is skipped, saying why, where they are missing."""
     found = find_binaries()
     if isinstance(found, str):
         pytest.skip(found)
-    with LocalCluster(nodes=nodes, time_scale=time_scale, seed=seed, binaries=found) as running:
+    return found
+
+
+@contextlib.contextmanager
+def local_cluster(*, nodes: int = 3, time_scale: float, seed: int | None = None
+                  ) -> Iterator[LocalCluster]:
+    with LocalCluster(nodes=nodes, time_scale=time_scale, seed=seed,
+                      binaries=binaries_or_skip()) as running:
         yield running
 
 

@@ -31,18 +31,14 @@ from pytest_ingress_chaos.localcluster.controlplane import (
     Binaries,
     ControlPlane,
     ControlPlaneError,
-    find_binaries,
 )
 
-from .clusters import eventually, process_alive
+from .clusters import binaries_or_skip, eventually, process_alive
 
 
 @pytest.fixture(scope="module")
 def binaries() -> Binaries:
-    found = find_binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
-    return found
+    return binaries_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from pytest_ingress_chaos.localcluster.cluster import ClusterEvent, LocalCluster
-from pytest_ingress_chaos.localcluster.controlplane import Binaries, find_binaries
+from pytest_ingress_chaos.localcluster.controlplane import Binaries
 
-from .clusters import DEADLINE, eventually, process_alive
+from .clusters import DEADLINE, binaries_or_skip, eventually, process_alive
 
 TIME_SCALE = 0.2
 
@@ -60,10 +60,7 @@ def processes_mentioning(*texts: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def binaries() -> Binaries:
-    found = find_binaries()
-    if isinstance(found, str):
-        pytest.skip(found)
-    return found
+    return binaries_or_skip()
 
 
 @pytest.fixture(scope="module")
