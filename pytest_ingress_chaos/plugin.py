@@ -81,6 +81,8 @@ class WindowEntry:
     context: ReportContext
     chaos: list[ChaosSpec]  # the markers' actions, for the live progress line
     published: bool = False
+    # The test failure a verdict became, and the verdict's headline (its one-line summary).
+    verdict_failure: tuple[BaseException, str] | None = None
 
 
 @dataclass
@@ -494,11 +496,16 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
 # --- verdict and reports -------------------------------------------------------------------
 
 
-def _fail(error: BaseException) -> BaseException:
+def _fail(item: pytest.Item, error: BaseException) -> BaseException:
     """A verdict or a failure of the plugin's machinery as a plain test failure: the message
-    says what happened, with no traceback through the plugin."""
+    says what happened, with no traceback through the plugin. A verdict's message is the whole
+    report; its headline is kept for the one-line summaries (see pytest_runtest_makereport)."""
     if isinstance(error, (IngressSLOViolation, IngressVerdictVoid)):
-        return pytest.fail.Exception(str(error), pytrace=False)
+        failure = pytest.fail.Exception(str(error), pytrace=False)
+        entry = item.stash.get(WINDOW_KEY, None)
+        if entry is not None:
+            entry.verdict_failure = (failure, terminal.headline(error.result, entry.context))
+        return failure
     return pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False)
 
 
@@ -507,7 +514,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         outcome = yield
     except (IngressSLOViolation, IngressVerdictVoid, IngressChaosError) as error:
-        raise _fail(error) from None
+        raise _fail(item, error) from None
     entry = item.stash.get(WINDOW_KEY, None)
     if entry is None:
         return outcome
@@ -519,7 +526,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         try:
             window.run()
         except (IngressSLOViolation, IngressVerdictVoid, IngressChaosError) as error:
-            raise _fail(error) from None
+            raise _fail(item, error) from None
     return outcome
 
 
@@ -592,8 +599,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     entry.published = True
     _publish_before_report(item, entry, result)
     report = yield
+    _shorten_crash_message(call, entry, report)
     _summary_row(item, entry, result, report)
     return report
+
+
+def _shorten_crash_message(call: pytest.CallInfo[None], entry: WindowEntry,
+                           report: pytest.TestReport) -> None:
+    """A failed verdict's crash message becomes its headline. pytest prints the crash message
+    in the short test summary, whole when it runs on CI (the CI environment variable), and
+    JUnit XML puts it in the failure's message attribute: the report would be there twice.
+    The failure's long form (the FAILURES section, the JUnit body) keeps the whole report."""
+    if entry.verdict_failure is None or call.excinfo is None:
+        return
+    failure, headline = entry.verdict_failure
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if call.excinfo.value is failure and crash is not None:
+        crash.message = f"{type(failure).__name__}: {headline}"
 
 
 def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> None:

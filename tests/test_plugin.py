@@ -67,6 +67,39 @@ def test_pod_kill_fails_in_ip_mode_and_passes_in_instance_mode(
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_failed_verdict_shows_its_report_once_on_ci_and_its_headline_in_summaries(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CI (the CI environment variable) pytest prints a failure's crash message whole in the
+    short test summary, and JUnit XML puts it in the failure's message attribute: there a
+    failed verdict gives its headline (the verdict and its violations), and the whole report is
+    printed once, in the FAILURES section and the JUnit failure's body."""
+    monkeypatch.setenv("CI", "true")
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_mode("ip")
+        @pytest.mark.kill_pods(at="5s")
+        def test_pod_kill(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest_subprocess(*FAST, "--junitxml", "junit.xml")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.lines
+    assert sum(line == "  Error windows (seconds from load start):" for line in output) == 1
+    summary = output.index("=========================== short test summary info "
+                           "============================")
+    assert output[summary + 1].startswith(
+        "FAILED test_a_failed_verdict_shows_its_report_once_on_ci_and_its_headline_in_summaries.py"
+        "::test_pod_kill[ip] - Failed: ingress SLO violated in ")
+    assert re.fullmatch(r"  - \d+ of \d+ requests failed; ingress_slo allows max_errors=0",
+                        output[summary + 2])
+    assert output[summary + 3].startswith("=====")  # the headline ends the summary line
+    failure = next(ET.parse(pytester.path / "junit.xml").iter("failure"))
+    message = failure.get("message", "")
+    assert message.startswith("Failed: ingress SLO violated in ") and message.count("\n") == 1
+    assert "Error windows (seconds from load start):" in (failure.text or "")
+
+
 def test_result_api(pytester: pytest.Pytester) -> None:
     _write(pytester, """
         import pytest

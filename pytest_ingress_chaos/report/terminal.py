@@ -22,16 +22,21 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} x{n}" for name, n in counts.items()) or "none"
 
 
-def render(result: LoadResult, context: ReportContext) -> str:
-    lines = []
+def headline(result: LoadResult, context: ReportContext) -> str:
+    """The verdict and its violations, without the figures: what one-line summaries show (the
+    short test summary, a JUnit failure's message). Empty for a clean pass."""
+    if not result.violations:
+        return ""
     if result.verdict == "void":
-        lines.append(f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to "
-                     "retry):")
-    elif result.violations:
-        lines.append(f"ingress SLO violated in {context.test}:")
-    if result.violations:
-        lines += [f"  - {violation}" for violation in result.violations]
-        lines.append("")
+        lines = [f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to retry):"]
+    else:
+        lines = [f"ingress SLO violated in {context.test}:"]
+    return "\n".join(lines + [f"  - {violation}" for violation in result.violations])
+
+
+def render(result: LoadResult, context: ReportContext) -> str:
+    """The whole report: the headline (if the test failed), then the figures and the story."""
+    lines = [headline(result, context), ""] if result.violations else []
     lines += [
         f"{result.duration:.2f}s load @ {context.url} (mode {context.mode}, backend "
         f"{context.backend}, seed {context.seed})",
