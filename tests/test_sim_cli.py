@@ -618,6 +618,8 @@ BAD_INPUT = [
     (["--on-sigterm", "drop"], "--on-sigterm", "'exit', 'drain', 'ignore'"),
     (["--keepalive-timeout", "0s"], "--keepalive-timeout", "> 0"),
     (["--kill-pods-at", "5s", "--duration", "2s"], "--kill-pods-at", "--duration 2s"),
+    (["--kill-pods-at", "5s", "--kill-count", "4"], "--kill-count",
+     "4 is more than --replicas 3: at most 3 pods can be killed at once"),
     (["--port", "65536"], "--port", "0 to 65535"),
     (["--seed", "-1"], "--seed", "whole number from 0 to 9007199254740991"),
     # Upper bounds, the markers' own: a run of a thousand pod processes would eat the machine.

@@ -30,7 +30,8 @@ more of them while the run stops change nothing. Every pod process and the simul
 stopped, every socket closed, before the process exits.
 
 Exit codes: 0; 1 if the simulated ingress could not start, or if a chaos action could not be
-carried out (fewer running pods than ``--kill-count``: said on stderr when it happens; the
+carried out (fewer running pods than ``--kill-count``, when the replicas a kill took are not
+back by the next one: said on stderr when it happens; the
 later actions are cancelled and the ingress serves on until the end of the run); 2 for a usage
 error; 130 (SIGINT) or 143 (SIGTERM) if the run was stopped before the ingress was up (after
 the ``ingress: <url>`` line, stopping is the normal end of a run: 0).
@@ -204,6 +205,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if late:
         parser.error(f"argument --kill-pods-at: {format_seconds(late[0])} is not before "
                      f"--duration {format_seconds(args.duration)}; that kill would never fire")
+    if args.kill_pods_at and args.kill_count > args.replicas:
+        # The ReplicaSet brings the replicas back between kills, so each kill sees at most
+        # --replicas pods; more could never be done.
+        parser.error(f"argument --kill-count: {args.kill_count} is more than --replicas "
+                     f"{args.replicas}: at most {args.replicas} pods can be killed at once")
     return Options(
         mode=args.mode,
         service=ServiceSpec(replicas=args.replicas, prestop_sleep=args.prestop_sleep,
