@@ -11,13 +11,14 @@ taken to mean "the default".
 from __future__ import annotations
 
 import dataclasses
-import re
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from . import units
+from . import kubenames, units
 from .clock import TIME_SCALE
 from .errors import SettingsError
 from .specs import DEFAULT_MODE, MODES, FieldError, LoadSpec, field_parser
@@ -35,10 +36,6 @@ MAX_SEED = 2**53 - 1
 # Consecutive 2xx answers, one at a time, before every window on a real cluster: a thousand
 # adds minutes to each test and proves no more than thirty.
 MAX_STEADY_REQUESTS = 1000
-# Kubernetes' rule for an IngressClass name and an Ingress host (a DNS-1123 subdomain).
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_DNS_FORM = ("a DNS name: at most 253 characters, dot-separated lower-case labels of letters, "
-             "digits and '-'")
 
 
 def chaos_scopes(value: object) -> frozenset[str]:
@@ -71,8 +68,8 @@ def path(value: object) -> Path:
 
 
 def ingress_class(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
-        raise ValueError(f"expected {_DNS_FORM}, got {units.shown(value)}")
+    if not kubenames.is_dns_subdomain(value):
+        raise ValueError(f"expected {kubenames.DNS_NAME_FORM}, got {units.shown(value)}")
     return value
 
 
@@ -80,10 +77,9 @@ def ingress_host(value: object) -> str:
     """An Ingress rule's host: a DNS name, or one with a wildcard first label ("*.example.com");
     not an IP address (networking.k8s.io/v1)."""
     bare = value[2:] if isinstance(value, str) and value.startswith("*.") else value
-    if not isinstance(bare, str) or len(bare) > 253 or not _DNS_SUBDOMAIN.fullmatch(bare) or \
-            bare.replace(".", "").isdigit():
-        raise ValueError(f"expected {_DNS_FORM}, optionally '*.' first, not an IP address, "
-                         f"got {units.shown(value)}")
+    if not kubenames.is_dns_subdomain(bare) or str(bare).replace(".", "").isdigit():
+        raise ValueError(f"expected {kubenames.DNS_NAME_FORM}, optionally '*.' first, not an "
+                         f"IP address, got {units.shown(value)}")
     return str(value)
 
 
@@ -93,6 +89,46 @@ def image(value: object) -> str:
         raise ValueError("expected an image reference such as 'luksa/kubia:latest' (printable "
                          f"ASCII without spaces), got {units.shown(value)}")
     return value
+
+
+ANNOTATIONS_FORM = ("Ingress annotations: key=value, one per line, or a JSON object of strings; "
+                    f"each key {kubenames.QUALIFIED_NAME_FORM}")
+
+
+def ingress_annotations(value: object) -> Mapping[str, str]:
+    """The generic profile's Ingress annotations for one target type: ``key=value`` lines (an
+    ini value over several lines; the value is the rest of the line, its ends stripped), or a
+    JSON object of strings (for values that hold newlines). Keys follow Kubernetes' rule."""
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"expected {ANNOTATIONS_FORM}, got {units.shown(value)} ({why})")
+
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise refuse("not valid JSON") from None
+        pairs = list(parsed.items()) if isinstance(parsed, dict) else []
+    elif isinstance(value, Mapping):  # a TOML table, or settings built in Python
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        for line in filter(None, (line.strip() for line in value.splitlines())):
+            key, equals, rest = line.partition("=")
+            if not equals:
+                raise refuse(f"no '=' in {units.shown(line)}")
+            pairs.append((key.strip(), rest.strip()))
+    if not pairs:
+        raise refuse("no annotation")
+    checked: dict[str, str] = {}
+    for name, text in pairs:
+        if not kubenames.is_qualified_name(name):
+            raise refuse(f"key {units.shown(name)} is not [prefix/]name")
+        if not isinstance(text, str):
+            raise refuse(f"the value of {name} is not a string")
+        if name in checked:
+            raise refuse(f"{name} given twice")
+        checked[name] = text
+    return MappingProxyType(checked)
 
 
 @dataclass(frozen=True)
@@ -179,6 +215,12 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
         OptionDef("allow_chaos_on", "kubernetes backend: let chaos touch what this run did not "
                   f"create, comma-separated: {', '.join(CHAOS_SCOPES)} (default: nothing)",
                   chaos_scopes, frozenset(), "WHAT"),
+        OptionDef("ip_annotations", "kubernetes backend, generic profile: the Ingress "
+                  "annotations in ip mode: key=value, one per line, or a JSON object",
+                  ingress_annotations, None, "ANNOTATIONS"),
+        OptionDef("instance_annotations", "kubernetes backend, generic profile: the Ingress "
+                  "annotations in instance mode: key=value, one per line, or a JSON object",
+                  ingress_annotations, None, "ANNOTATIONS"),
     )
 
 
@@ -202,6 +244,14 @@ class SessionSettings:
     image: str = DEFAULT_IMAGE
     steady_requests: int = 30
     allow_chaos_on: frozenset[str] = frozenset()
+    ip_annotations: Mapping[str, str] | None = None
+    instance_annotations: Mapping[str, str] | None = None
+
+    def annotations_per_mode(self) -> dict[str, Mapping[str, str]]:
+        """The generic profile's Ingress annotations given, by target type."""
+        given = {"ip": self.ip_annotations, "instance": self.instance_annotations}
+        return {mode: annotations for mode, annotations in given.items()
+                if annotations is not None}
 
     def load_defaults(self) -> LoadSpec:
         """The ``ingress_load`` values a test gets before its own marker is applied."""
@@ -245,6 +295,7 @@ def resolve_session(
         raise SettingsError(f"{sources['records']}: the request records are written into the "
                             "report directory; set --ingress-report-dir too (or ini "
                             "ingress_report_dir, env PYTEST_INGRESS_REPORT_DIR)")
+    _check_profile(values, sources)
     settings = SessionSettings(**values)
     try:  # the default load window as a whole: how many requests it sends
         settings.load_defaults().check_window(settings.time_scale)
@@ -253,3 +304,20 @@ def resolve_session(
                                       if name in given)
         raise SettingsError(f"{sources_shown}: {exc}") from None
     return settings
+
+
+def _check_profile(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """The kubernetes backend's profile and what goes with it, checked at start: annotations
+    per mode are the generic profile's alone, and it has no ingress class of its own."""
+    profile = values.get("profile", "aws-alb")
+    for name in ("ip_annotations", "instance_annotations"):
+        if name in values and profile != "generic":
+            raise SettingsError(f"{sources[name]}: annotations per mode are taken by the generic "
+                                f"ingress profile only; the {profile} profile sets its own (set "
+                                "--ingress-profile generic, or ini ingress_profile, env "
+                                "PYTEST_INGRESS_PROFILE)")
+    if values.get("backend") == "kubernetes" and profile == "generic" and \
+            values.get("ingress_class") is None:
+        raise SettingsError(f"{sources['profile']}=generic: the generic ingress profile needs an "
+                            "ingress class: give it with --ingress-class (ini ingress_class, env "
+                            "PYTEST_INGRESS_CLASS)")

@@ -17,12 +17,14 @@ The pure functions are driven directly (hundreds of examples a second);
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -660,6 +662,33 @@ class Scopes(Domain):
                                 "foreign-pods\nforeign-nodes", "foreign_pods"])
 
 
+@dataclass(frozen=True)
+class Annotations(Domain):
+    """Ingress annotations: key=value lines (the value is the rest of the line, its ends
+    stripped) or a JSON object of strings; keys are Kubernetes' [prefix/]name."""
+
+    says = "key=value, one per line, or a JSON object of strings"
+
+    def valid(self) -> st.SearchStrategy[tuple[Any, Any]]:
+        name = st.from_regex(r"\A[A-Za-z0-9]([-A-Za-z0-9_.]{0,10}[A-Za-z0-9])?\Z")
+        prefix = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,6}[a-z0-9])?(\.[a-z]{2,4})?\Z")
+        key = st.one_of(name, st.builds(lambda p, n: f"{p}/{n}", prefix, name))
+        # Any printable text, "=" and inner spaces included, on one line.
+        value = st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), max_size=12)
+        pairs = st.dictionaries(key, value, min_size=1, max_size=4)
+        lines = pairs.map(lambda given: (
+            "\n".join(f"{k}={v}" for k, v in given.items()),
+            MappingProxyType({k: v.strip() for k, v in given.items()})))
+        as_json = pairs.map(lambda given: (json.dumps(given), MappingProxyType(given)))
+        return st.one_of(lines, as_json)
+
+    def invalid_text(self) -> st.SearchStrategy[str]:
+        return st.sampled_from([
+            "", " ", "\n", "a", "=b", "a b=c", "/x=1", "a/=b", "x..y/a=b", "-a=b", "a-=b",
+            "a=1\na=2", "a=b\nc", "{", "{}", "[]", '{"a": 1}', '{"a b": "c"}', '"a=b"',
+            "é=1", "a\x00=b"])
+
+
 OPTIONS: dict[str, Domain] = {
     "backend": Choice(("sim", "kubernetes")),
     "mode": MODES,
@@ -679,11 +708,17 @@ OPTIONS: dict[str, Domain] = {
     "image": Text(says="image reference", spaces=False, ascii=True),
     "steady_requests": Count(1, MAX_STEADY_REQUESTS),
     "allow_chaos_on": Scopes(),
+    "ip_annotations": Annotations(),
+    "instance_annotations": Annotations(),
 }
 DEFINITIONS = {option.name: option for option in options(tuple(REGISTRY))}
 SETTING = {"class": "ingress_class"}  # the SessionSettings field of an option, when not its name
 # Options valid only next to another: given with these (on the command line) in every case.
-OPTION_CONTEXT: dict[str, dict[str, object]] = {"records": {"report_dir": "reports"}}
+OPTION_CONTEXT: dict[str, dict[str, object]] = {
+    "records": {"report_dir": "reports"},
+    "ip_annotations": {"profile": "generic"},
+    "instance_annotations": {"profile": "generic"},
+}
 
 
 def test_every_option_is_covered() -> None:

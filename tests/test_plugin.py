@@ -255,6 +255,15 @@ def test_a_marker_without_the_fixture_is_an_error(pytester: pytest.Pytester) -> 
      "'instance', got 'alb'"),
     ((), {}, "ingress_duration = forever",
      "ERROR: pytest-ingress-chaos: ini ingress_duration='forever': expected a duration*"),
+    # Checked at start, before any cluster is reached (the kubeconfig does not exist).
+    (("--ingress-backend", "kubernetes", "--kubeconfig", "missing.yaml"), {},
+     "ingress_profile = generic",
+     "ERROR: pytest-ingress-chaos: ini ingress_profile=generic: the generic ingress profile "
+     "needs an ingress class: give it with --ingress-class*"),
+    (("--ingress-ip-annotations", "a b=c"), {"PYTEST_INGRESS_PROFILE": "generic"}, "",
+     "ERROR: pytest-ingress-chaos: --ingress-ip-annotations='a b=c': expected Ingress "
+     "annotations: key=value, one per line, or a JSON object of strings;*(key 'a b' is not "
+     "[[]prefix/[]]name)"),
 ])
 def test_bad_options_are_usage_errors_naming_their_source(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],

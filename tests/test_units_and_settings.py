@@ -133,6 +133,47 @@ def test_bad_option_names_its_source(cli: dict[str, object], ini: dict[str, obje
     assert str(info.value).startswith(source)
 
 
+def test_generic_profile_annotations_per_mode_in_both_forms() -> None:
+    """One key=value per line (an ini value over several lines), or a JSON object for values
+    that hold newlines; the mode without any gets none."""
+    ini = {"profile": "generic", "ip_annotations": "\n  example.com/target = pod ip\n"
+           "  example.com/weights = a=1,b=2\n"}
+    env = {"PYTEST_INGRESS_INSTANCE_ANNOTATIONS": '{"example.com/snippet": "a;\\nb;"}'}
+    settings = resolve_session({}, ini, env)
+    assert settings.annotations_per_mode() == {
+        "ip": {"example.com/target": "pod ip", "example.com/weights": "a=1,b=2"},
+        "instance": {"example.com/snippet": "a;\nb;"}}
+    assert resolve_session({"profile": "generic"}, {}, {}).annotations_per_mode() == {}
+
+
+@pytest.mark.parametrize(("cli", "ini", "env", "message"), [
+    ({"ip_annotations": "a/b=c"}, {}, {},
+     "--ingress-ip-annotations: annotations per mode are taken by the generic ingress profile "
+     "only; the aws-alb profile sets its own (set --ingress-profile generic"),
+    ({"profile": "nginx"}, {"instance_annotations": "a/b=c"}, {},
+     "ini ingress_instance_annotations: annotations per mode are taken by the generic ingress "
+     "profile only; the nginx profile sets its own"),
+    ({"backend": "kubernetes"}, {"profile": "generic"}, {},
+     "ini ingress_profile=generic: the generic ingress profile needs an ingress class: give it "
+     "with --ingress-class (ini ingress_class, env PYTEST_INGRESS_CLASS)"),
+])
+def test_profile_settings_that_do_not_go_together_are_refused_at_start(
+        cli: dict[str, object], ini: dict[str, object], env: dict[str, str],
+        message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        resolve_session(cli, ini, env)
+    assert str(info.value).startswith(message), info.value
+
+
+def test_the_generic_profile_without_a_class_is_fine_on_the_simulator() -> None:
+    """The profile is the kubernetes backend's: an ini file that names it for the cluster runs
+    still runs on the simulator."""
+    assert resolve_session({}, {"profile": "generic"}, {}).profile == "generic"
+    with_class = resolve_session({"backend": "kubernetes", "class": "haproxy"},
+                                 {"profile": "generic"}, {})
+    assert with_class.ingress_class == "haproxy"
+
+
 def test_report_dir_is_a_path() -> None:
     assert resolve_session({"report_dir": "out"}, {}, {}).report_dir == Path("out")
 

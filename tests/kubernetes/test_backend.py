@@ -62,10 +62,11 @@ def cluster() -> Iterator[Any]:
         yield running
 
 
-def new_backend(cluster: Any, run_id: str | None = None) -> KubernetesBackend:
+def new_backend(cluster: Any, run_id: str | None = None, **settings_given: Any
+                ) -> KubernetesBackend:
     settings = SessionSettings(backend="kubernetes", kubeconfig=cluster.kubeconfig,
                                steady_requests=STEADY_REQUESTS,
-                               time_scale=CLOCK.time_scale)
+                               time_scale=CLOCK.time_scale, **settings_given)
     return KubernetesBackend(BackendConfig(run_id=run_id or new_run_id(), worker="main",
                                            clock=TestClock(CLOCK.time_scale),
                                            settings=settings))
@@ -190,6 +191,35 @@ def test_provision_serves_from_every_pod(story: Story, mode: str, api: KubeApi,
     assert names <= {e.subject for e in log.of("pod.ready")}
     assert log.of("endpoints.updated") and log.of("alb.ready")
     assert log.of("alb.ready")[0].t >= max(e.t for e in log.of("pod.ready"))
+
+
+def test_the_generic_profile_applies_the_users_class_and_annotations_per_mode(
+        cluster: Any, api: KubeApi, mode: str, request: pytest.FixtureRequest) -> None:
+    """The generic profile, configured by hand to spell the AWS Load Balancer Controller: the
+    Ingress carries the user's class and the annotations of its own mode only, and the
+    controller stand-in, which takes Ingresses of class alb, serves the service through it."""
+    annotations = {
+        "ip": {"alb.ingress.kubernetes.io/target-type": "ip", "example.com/owner": "team-ip"},
+        "instance": {"alb.ingress.kubernetes.io/target-type": "instance"},
+    }
+    generic = new_backend(cluster, profile="generic", ingress_class="alb",
+                          ip_annotations=annotations["ip"],
+                          instance_annotations=annotations["instance"])
+    try:
+        story = Story(generic, request.node.nodeid)
+        service = story.provision(mode)
+        identity = service.identity
+        ingress = api.call("ingress", api.networking.read_namespaced_ingress,
+                           identity.deployment, identity.namespace)
+        assert ingress["spec"]["ingressClassName"] == "alb"
+        users = {key: value for key, value in ingress["metadata"]["annotations"].items()
+                 if not key.startswith("ingress-chaos.dev/")}  # the stand-in's own
+        assert users == annotations[mode]
+        names = {pod.name for pod in service.pods()}
+        assert set(hits(service.url, names)) == names
+        story.finish()
+    finally:
+        generic.close()
 
 
 def test_backend_describes_itself(backend: KubernetesBackend, cluster: Any) -> None:

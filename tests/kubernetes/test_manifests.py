@@ -420,6 +420,10 @@ def test_an_explicit_ingress_class_wins_over_the_profiles() -> None:
     ({"image": ""}, "image="),
     ({"labels": {"ingress-chaos.dev/created": "not a label value!"}}, "label value"),
     ({"labels": {"bad key/with/slashes": "x"}}, "labels key"),
+    # "$" in a pattern lets a trailing newline through; an empty prefix is no prefix.
+    ({"ingress_class": "alb\n"}, "ingress_class="),
+    ({"labels": {"ingress-chaos.dev/run\n": "x"}}, "labels key"),
+    ({"labels": {"/run": "x"}}, "labels key"),
     ({"generic_annotations": GENERIC}, "generic profile only"),
 ])
 def test_impossible_settings_are_refused_with_the_setting_named(

@@ -185,7 +185,8 @@ class KubernetesBackend:
                 run_id=self.config.run_id, mode=request.mode, profile=self.profile.name,
                 ingress_class=s.ingress_class, host=s.host, image=s.image,
                 service=request.service, alb=request.alb,
-                labels=session_labels(self.config.run_id, self._created))
+                labels=session_labels(self.config.run_id, self._created),
+                generic_annotations=s.annotations_per_mode())
             bodies = service_manifests(manifest)
             if request.customize is not None:
                 request.customize(bodies)  # the user's pytest_ingress_manifests hook

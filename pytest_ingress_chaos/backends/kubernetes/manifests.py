@@ -16,12 +16,12 @@ through a provision.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ... import kubenames
 from ...errors import SettingsError
 from ...specs import AlbSpec, ServiceSpec
 from . import profiles
@@ -38,20 +38,11 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"  # the topology key that spreads pods 
 ON_SIGTERM_ANNOTATION = "ingress-chaos.dev/on-sigterm"
 KEEPALIVE_ANNOTATION = "ingress-chaos.dev/keepalive-timeout"
 
-# Kubernetes' own validation rules (k8s.io/apimachinery/pkg/util/validation), so that a bad
-# value fails here, with the setting's name, and not at the API server.
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _GROUP_PREFIX = "ingress-chaos-"  # the AWS IngressGroup name is this plus the run id
 
 
 def _dns_label(what: str, value: object, *, must_start_with_letter: bool = False) -> str:
-    pattern = _DNS1035_LABEL if must_start_with_letter else _DNS1123_LABEL
-    if not isinstance(value, str) or len(value) > 63 or not pattern.match(value):
+    if not kubenames.is_dns_label(value, must_start_with_letter=must_start_with_letter):
         first = "a lower-case letter" if must_start_with_letter else "a lower-case letter or digit"
         raise SettingsError(f"{what}={value!r}: expected a DNS label: at most 63 characters, "
                             f"lower-case letters, digits and '-', starting with {first} and "
@@ -60,32 +51,24 @@ def _dns_label(what: str, value: object, *, must_start_with_letter: bool = False
 
 
 def _dns_subdomain(what: str, value: object) -> str:
-    if not isinstance(value, str) or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
-        raise SettingsError(f"{what}={value!r}: expected a DNS name: at most 253 characters, "
-                            "dot-separated lower-case labels of letters, digits and '-'")
+    if not kubenames.is_dns_subdomain(value):
+        raise SettingsError(f"{what}={value!r}: expected {kubenames.DNS_NAME_FORM}")
     return value
 
 
 def _qualified_name(what: str, key: object) -> str:
     """A label or annotation key: ``[prefix/]name``, prefix a DNS subdomain."""
-    if isinstance(key, str):
-        prefix, _, name = key.rpartition("/")
-        if (len(name) <= 63 and _QUALIFIED_NAME.match(name)
-                and (not prefix or (len(prefix) <= 253 and _DNS1123_SUBDOMAIN.match(prefix)))):
-            return key
-    raise SettingsError(f"{what} key {key!r}: expected [prefix/]name, the name at most 63 "
-                        "letters, digits, '-', '_' or '.' starting and ending with a letter or "
-                        "digit, the prefix a DNS name")
+    if not kubenames.is_qualified_name(key):
+        raise SettingsError(f"{what} key {key!r}: expected {kubenames.QUALIFIED_NAME_FORM}")
+    return key
 
 
 def _labels(what: str, labels: Mapping[str, str]) -> Mapping[str, str]:
     checked = {}
     for key, value in labels.items():
         _qualified_name(what, key)
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            raise SettingsError(f"{what} {key}={value!r}: expected a label value: at most 63 "
-                                "letters, digits, '-', '_' or '.', starting and ending with a "
-                                "letter or digit")
+        if not kubenames.is_label_value(value):
+            raise SettingsError(f"{what} {key}={value!r}: expected {kubenames.LABEL_VALUE_FORM}")
         checked[key] = value
     return MappingProxyType(checked)
 
