@@ -365,21 +365,27 @@ def test_the_seed_replays_the_same_pods_and_victims(start_sim: StartSim) -> None
 @pytest.mark.parametrize("end", ["SIGTERM", "--duration"])
 def test_a_chaos_action_that_cannot_be_done_fails_the_run_with_1(start_sim: StartSim,
                                                                  end: str) -> None:
-    """5 pods to kill, 3 running: said on stderr when it happens; the ingress serves on until
-    the end of the run, which then exits with 1, leaving nothing behind."""
+    """Kills of all three replicas, eight at the same instant: each finds its predecessor's
+    victims terminating, and a replacement pod takes tens of ms to start while the next kill
+    follows within a few, so one of them finds fewer than three running pods (all eight
+    finding three would take seven rounds of three replacements each up within a few ms).
+    Said on stderr when it happens; the ingress serves on until the end of the run, which then
+    exits with 1, leaving nothing behind. (More pods than --replicas at once is refused before
+    the run: see BAD_INPUT.)"""
     duration = ["--duration", "4s"] if end == "--duration" else []
-    sim = start_sim("--kill-pods-at", "500ms", "--kill-count", "5", *duration)
+    kills = [arg for _ in range(8) for arg in ("--kill-pods-at", "500ms")]
+    sim = start_sim("--kill-count", "3", *kills, *duration)
     url = sim.url()
-    said = "kill_pods count=5, but only 3 pods are running"
-    assert wait_until(lambda: said in sim.stderr(), WAIT), sim.stderr()
+    said = re.compile(r"kill_pods count=3, but only [0-2] pods are running")
+    assert wait_until(lambda: said.search(sim.stderr()) is not None, WAIT), sim.stderr()
     if end == "SIGTERM":
         assert sim.process.poll() is None, "the run must go on after a failed chaos action"
-        assert httpx.get(url, timeout=WAIT).status_code == 200
+        # Once the replacements of the killed pods are up, the ingress serves again.
+        assert wait_until(lambda: httpx.get(url, timeout=WAIT).status_code == 200, WAIT)
         sim.signal(signal.SIGTERM)
     assert sim.wait() == 1, sim.stderr()
     assert "Traceback" not in sim.stderr()
     events = sim.events()
-    assert "pod.deleted" not in kinds(events)  # all or nothing: no pod was deleted
     assert events[-1]["kind"] == "sim.stopping"
     assert_nothing_left(sim, url)
 
