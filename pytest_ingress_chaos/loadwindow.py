@@ -8,7 +8,7 @@ This is what the ``ingress_load`` fixture returns. It is pytest-free: a broken S
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import units
 from .chaos import ChaosSchedule
@@ -37,9 +37,11 @@ class IngressLoad:
         schedule: ChaosSchedule | None,
         render: Callable[[LoadResult], str],
         still_terminating: Callable[[], list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """``still_terminating`` names the provisioned pods still terminating, asked when the
-        window ends: a window that ends before them has not seen the whole story."""
+        window ends: a window that ends before them has not seen the whole story.
+        ``headers`` go with every request (the service's ``request_headers``)."""
         self.url = url
         self.spec = spec
         self.slo = slo
@@ -50,7 +52,7 @@ class IngressLoad:
         self._still_terminating = still_terminating
         self._generator = LoadGenerator(
             url, spec, timeline,
-            on_start=schedule.start if schedule is not None else None,
+            on_start=schedule.start if schedule is not None else None, headers=headers,
         )
 
     @property

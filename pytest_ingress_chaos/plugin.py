@@ -468,11 +468,13 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
     session = request.config.stash[SESSION_KEY]
     schedule = None
     still_terminating = None
+    headers: Mapping[str, str] = {}
     if plan.load.url is not None:
         url, mode, backend = plan.load.url, "url", "none"
     else:
         service: Service = request.getfixturevalue("ingress_service")
         url, mode, backend = service.url + plan.load.path, service.mode, session.settings.backend
+        headers = service.request_headers
         if plan.chaos:
             chaos = Chaos(service, plan.timeline, _rng(plan, "markers"), session.capabilities())
             schedule = ChaosSchedule(chaos, plan.chaos)
@@ -484,7 +486,7 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
                             timeout=plan.load.timeout, run=session.run_id)
     window = IngressLoad(url, plan.load, plan.slo, plan.timeline, schedule,
                          render=lambda result: terminal.render(result, context),
-                         still_terminating=still_terminating)
+                         still_terminating=still_terminating, headers=headers)
     request.node.stash[WINDOW_KEY] = WindowEntry(window, context,
                                                  plan.chaos if schedule is not None else [])
     try:

@@ -265,7 +265,7 @@ def test_closing_the_backend_and_tearing_down_a_service_twice_is_harmless() -> N
 def test_killing_load_workers_twice_is_harmless() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:  # never answers: no matter
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-        workers = LoadWorkers(url, LoadSpec(processes=3), TestClock(TIME_SCALE))
+        workers = LoadWorkers(url, LoadSpec(processes=3), TestClock(TIME_SCALE), {})
         assert len(workers.processes) == 2
         workers.kill()
         workers.kill()

@@ -253,6 +253,40 @@ def test_several_processes_share_one_schedule() -> None:
     assert result.achieved_rate == pytest.approx(300, rel=0.02)
 
 
+ROUTE = ("X-Ingress-Chaos-Route", "ns-1/kubia-1")
+
+
+async def answer_if_routed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """200 for requests that carry ROUTE (any case in its name, as HTTP has it), else 404: a
+    load balancer rule with an http-header condition."""
+    wanted = f"{ROUTE[0]}: {ROUTE[1]}".lower().encode()
+    try:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            routed = wanted in head.lower().split(b"\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\nYou've hit local\n"
+                         if routed else b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_every_request_carries_the_services_route_headers(processes: int) -> None:
+    """The service's request_headers (an ALB rule's condition) go with every request, from
+    every load process; without them the rule is not met."""
+    with serve(answer_if_routed) as url:
+        for headers, outcome in (({}, "404"), (dict([ROUTE]), "200")):
+            timeline = Timeline()
+            generator = LoadGenerator(url, LoadSpec(rate=100, duration=0.5,
+                                                    processes=processes),
+                                      timeline, headers=headers)
+            generator.start()
+            generator.wait()
+            assert summarize(timeline, 100).by_outcome == {outcome: 50}, headers
+
+
 def test_https_goes_through_httpx_with_tls(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
     """``https://`` targets take the httpx engine: real TLS against a local server whose
@@ -268,3 +302,12 @@ def test_https_goes_through_httpx_with_tls(monkeypatch: pytest.MonkeyPatch,
     result = summarize(timeline, 50)
     assert result.by_outcome == {"200": 20}
     assert result.per_pod == {"local": 20}
+    # The route headers go through httpx too.
+    with serve(answer_if_routed, ssl_context=server_context) as url:
+        timeline = Timeline()
+        generator = LoadGenerator(url.replace("http://", "https://"),
+                                  LoadSpec(rate=50, duration=0.4), timeline,
+                                  headers=dict([ROUTE]))
+        generator.start()
+        generator.wait()
+    assert summarize(timeline, 50).by_outcome == {"200": 20}

@@ -139,6 +139,9 @@ class Service(Protocol):
     identity: ServiceIdentity
     url: str  # the ingress, e.g. "http://127.0.0.1:41234"
     mode: str  # "ip" or "instance"
+    # Headers every request to ``url`` must carry to reach this service's rule (an AWS ALB
+    # shared by a run's tests tells their rules apart by one); empty when none is needed.
+    request_headers: Mapping[str, str]
 
     def pods(self) -> list[PodInfo]:
         """The Deployment's pods in the API, terminating ones included."""

@@ -24,7 +24,8 @@ def main() -> None:
     config = json.loads(sys.stdin.readline())
     timeline = Timeline(TestClock(config["time_scale"]))
     generator = LoadGenerator(config["url"], LoadSpec(**config["spec"]), timeline,
-                              share=(config["offset"], config["stride"]))
+                              share=(config["offset"], config["stride"]),
+                              headers=config["headers"])
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
     first = sys.stdin.readline().strip()

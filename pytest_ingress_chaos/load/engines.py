@@ -29,7 +29,7 @@ import resource
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -115,11 +115,12 @@ class Engine(Protocol):
 
 
 def make_engine(url: str, *, connections: int, max_connections: int, timeout: float,
-                keepalive: bool, record: Record) -> Engine:
+                keepalive: bool, record: Record, headers: Mapping[str, str]) -> Engine:
+    """``headers``: sent with every request, after the engine's own."""
     engine: type[RawHTTPEngine | HttpxEngine] = \
         RawHTTPEngine if url.startswith("http://") else HttpxEngine
     return engine(url, connections=connections, max_connections=max_connections,
-                  timeout=timeout, keepalive=keepalive, record=record)
+                  timeout=timeout, keepalive=keepalive, record=record, headers=headers)
 
 
 # --- the raw HTTP/1.1 engine ------------------------------------------------------------------
@@ -216,15 +217,16 @@ class RawHTTPEngine:
     every one is busy; past the cap a request waits for a connection."""
 
     def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
-                 keepalive: bool, record: Record) -> None:
+                 keepalive: bool, record: Record, headers: Mapping[str, str]) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self.request = (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                         "User-Agent: pytest-ingress-chaos\r\nAccept: */*\r\n"
                         f"{'' if keepalive else 'Connection: close' + chr(13) + chr(10)}"
-                        "\r\n").encode("latin-1")
+                        f"{extra}\r\n").encode("latin-1")
         self.pool_size = connections
         self.max_connections = max_connections
         self.peak_connections = 0
@@ -346,7 +348,7 @@ class HttpxEngine:
     ``max_connections`` requests in flight, the rest wait for a slot."""
 
     def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
-                 keepalive: bool, record: Record) -> None:
+                 keepalive: bool, record: Record, headers: Mapping[str, str]) -> None:
         self.url = url
         self.timeout = timeout
         self.record = record
@@ -360,7 +362,8 @@ class HttpxEngine:
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=connections if keepalive else 0),
-            timeout=None, headers={} if keepalive else {"Connection": "close"},
+            timeout=None,
+            headers={**({} if keepalive else {"Connection": "close"}), **headers},
         )
 
     async def open_pool(self) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import LoadGeneratorError
@@ -53,8 +53,12 @@ class LoadGenerator:
         *,
         on_start: Callable[[float], None] | None = None,
         share: tuple[int, int] = (0, 1),
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """``headers``: sent with every request besides the generator's own (the service's
+        route through a shared load balancer)."""
         self.url = url
+        self.headers = dict(headers or {})
         self.spec = spec
         self.timeline = timeline
         self.window = timeline.clock.wall(spec.duration)
@@ -80,7 +84,8 @@ class LoadGenerator:
         if self._thread is not None:
             raise LoadGeneratorError("the load window was already started")
         if self.spec.processes > 1:
-            self._workers = LoadWorkers(self.url, self.spec, self.timeline.clock)
+            self._workers = LoadWorkers(self.url, self.spec, self.timeline.clock,
+                                        self.headers)
             self._share = (0, self.spec.processes)
             # Every worker is ready and waiting for this, with time to open its pool.
             at = time.monotonic() + _WORKER_LEAD
@@ -174,7 +179,8 @@ class LoadGenerator:
             None if spec.max_connections is None else -(-spec.max_connections // stride))
         engine = make_engine(self.url, connections=min(spec.connections, cap),
                              max_connections=cap, timeout=self.timeout,
-                             keepalive=spec.keepalive, record=log.add)
+                             keepalive=spec.keepalive, record=log.add,
+                             headers=self.headers)
         try:
             # Best effort within a budget: a pool that cannot open in time (a dead ingress)
             # must not delay the window; its requests meet the failure themselves.

@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from typing import IO, Any
 
 from ..clock import TestClock
@@ -31,7 +32,8 @@ READY = b"ready\n"
 class LoadWorkers:
     """Processes 1..N-1 of an N-process schedule (the caller's thread is process 0)."""
 
-    def __init__(self, url: str, spec: LoadSpec, clock: TestClock) -> None:
+    def __init__(self, url: str, spec: LoadSpec, clock: TestClock,
+                 headers: Mapping[str, str]) -> None:
         # Workers get the spec in test seconds and the clock that turns it into wall seconds.
         worker_spec = dataclasses.replace(spec, processes=1)
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -45,7 +47,8 @@ class LoadWorkers:
                 self.processes.append(process)
                 self._send_or_fail(process, json.dumps({
                     "url": url, "spec": dataclasses.asdict(worker_spec), "offset": offset,
-                    "stride": spec.processes, "time_scale": clock.time_scale}))
+                    "stride": spec.processes, "time_scale": clock.time_scale,
+                    "headers": dict(headers)}))
             for process in self.processes:
                 assert process.stdout is not None
                 if process.stdout.readline() != READY:

@@ -29,16 +29,19 @@ wins over the Ingress's; default ``instance``), as in docs/alb-facts.md section 
 Health checks, the deregistration delay, the routing algorithm and the idle timeout come from
 the Ingress's annotations (Service annotations win for target-group settings, as the real
 controller documents), with the controller's defaults. Every duration runs ``time_scale`` times
-faster. What is not modelled: IngressGroups (each Ingress gets its own listener; ``group.name``
-is ignored), several backends per Ingress (the first one is used), rule matching (every request
-goes to that backend), and the readiness-gate injection webhook (pods must carry the gate in
-their template).
+faster. A rule's http-header conditions (``conditions.<service>``, the way tests of one IngressGroup
+keep their rules apart) are honoured: a request that does not carry the header gets the ALB's
+fixed 404. What is not modelled: IngressGroups (each Ingress gets its own listener; ``group.name``
+is ignored), several backends per Ingress (the first one is used), path and host matching and
+other condition fields (every request that meets the header conditions goes to that backend),
+and the readiness-gate injection webhook (pods must carry the gate in their template).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import random
 import time
@@ -101,6 +104,8 @@ class IngressConfig:
     algorithm: str = "round_robin"
     health_check_path: str = "/"
     local: bool = False  # externalTrafficPolicy: Local
+    # The rule's http-header conditions (conditions.<service>): header -> accepted values.
+    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def parse(cls, ingress: Obj, service: Obj | None, base: SimTimings
@@ -153,6 +158,7 @@ class IngressConfig:
         if algorithm not in ("round_robin", "least_outstanding_requests"):
             problems.append(f"load_balancing.algorithm.type {algorithm!r} is unknown")
             algorithm = "round_robin"
+        conditions = _header_conditions(annotations.get(f"conditions.{backend}"), problems)
         policy = ((service or {}).get("spec") or {}).get("externalTrafficPolicy")
         config = cls(
             mode=mode,
@@ -162,8 +168,33 @@ class IngressConfig:
             algorithm=algorithm,
             health_check_path=annotations.get("healthcheck-path", "/"),
             local=policy == "Local",
+            conditions=conditions,
         )
         return config, problems
+
+
+def _header_conditions(value: str | None, problems: list[str]
+                       ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The http-header conditions of a ``conditions.<service>`` annotation (a JSON list of
+    rule conditions); other condition fields are reported and ignored."""
+    if value is None:
+        return ()
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        problems.append(f"conditions annotation {value!r} is not JSON; ignored")
+        return ()
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for condition in parsed if isinstance(parsed, list) else [parsed]:
+        config = condition.get("httpHeaderConfig") if isinstance(condition, dict) else None
+        if not isinstance(condition, dict) or condition.get("field") != "http-header" or \
+                not isinstance(config, dict):
+            problems.append(f"condition {condition!r} is not an http-header condition: "
+                            "not modelled, ignored")
+            continue
+        found.append((str(config.get("httpHeaderName", "")),
+                      tuple(str(v) for v in config.get("values") or ())))
+    return tuple(found)
 
 
 def _backend_service(ingress: Obj) -> str | None:
@@ -431,7 +462,8 @@ class _IngressStack:
         self.group = TargetGroup(config.timings, self.emit, config.algorithm,
                                  config.health_check_path)
         self.listener = ALBListener(self.group, config.timings,
-                                    keep_alive=config.mode == "ip")
+                                    keep_alive=config.mode == "ip",
+                                    conditions=dict(config.conditions))
         self.timers = Timers()
         self.port = 0
         self.proxies: dict[str, tuple[KubeProxy, int]] = {}  # node -> proxy, its NodePort

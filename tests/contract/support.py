@@ -212,19 +212,20 @@ def check_pod(pod: PodInfo) -> None:
     assert pod.name and pod.node and pod.address, pod
 
 
-def client() -> httpx.Client:
-    # trust_env=False: a proxy configured in the environment must not stand between the test
-    # and a loopback URL.
-    return httpx.Client(timeout=5.0, trust_env=False)
+def client(service: Service) -> httpx.Client:
+    """A client for the service's ingress: every request carries the service's route
+    headers, as the load generator's do. trust_env=False: a proxy configured in the
+    environment must not stand between the test and a loopback URL."""
+    return httpx.Client(timeout=5.0, trust_env=False, headers=dict(service.request_headers))
 
 
-def hits(url: str, want: set[str], attempts: int = 300) -> Counter[str]:
-    """GET ``url`` until every pod in ``want`` has answered (or ``attempts`` run out); every
-    answer must be a 200 from the sample app. Returns the answers per pod."""
+def hits(service: Service, want: set[str], attempts: int = 300) -> Counter[str]:
+    """GET the service's URL until every pod in ``want`` has answered (or ``attempts`` run
+    out); every answer must be a 200 from the sample app. Returns the answers per pod."""
     seen: Counter[str] = Counter()
-    with client() as http:
+    with client(service) as http:
         for _ in range(attempts):
-            response = http.get(url + "/")
+            response = http.get(service.url + "/")
             assert response.status_code == 200, (response.status_code, response.text)
             match = HIT.search(response.text)
             assert match, f"not the sample app's answer: {response.text!r}"
@@ -234,11 +235,11 @@ def hits(url: str, want: set[str], attempts: int = 300) -> Counter[str]:
     return seen
 
 
-def answers(url: str) -> bool:
-    """Whether the URL still serves the sample app."""
+def answers(service: Service) -> bool:
+    """Whether the service's URL still serves the sample app."""
     try:
-        with client() as http:
-            response = http.get(url + "/", timeout=1.0)
+        with client(service) as http:
+            response = http.get(service.url + "/", timeout=1.0)
     except httpx.TransportError:
         return False
     return response.status_code == 200 and HIT.search(response.text) is not None

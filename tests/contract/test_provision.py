@@ -60,7 +60,7 @@ def test_pods_are_the_replicas_running_and_ready(provisioned: tuple[Story, Servi
 def test_every_ready_pod_answers_through_the_url(provisioned: tuple[Story, Service]) -> None:
     _, service = provisioned
     ready = {pod.name for pod in service.pods() if pod.ready}
-    seen = hits(service.url, ready)
+    seen = hits(service, ready)
     assert set(seen) == ready, f"answered: {dict(seen)}, Ready pods: {sorted(ready)}"
 
 
@@ -93,8 +93,8 @@ def test_services_are_independent(backend: Backend, request: pytest.FixtureReque
         pods_a, pods_b = {p.name for p in a.pods()}, {p.name for p in b.pods()}
         assert a.url != b.url
         assert not pods_a & pods_b, (pods_a, pods_b)
-        assert set(hits(a.url, pods_a)) == pods_a
-        assert set(hits(b.url, pods_b)) == pods_b
+        assert set(hits(a, pods_a)) == pods_a
+        assert set(hits(b, pods_b)) == pods_b
         victim = sorted(pods_a)[0]
         a.delete_pod(victim, grace_period=None, force=False)
         first.log.wait_for("pod.gone", victim)
@@ -102,7 +102,7 @@ def test_services_are_independent(backend: Backend, request: pytest.FixtureReque
         assert not [e for e in second.log.events if e.subject in pods_a | {victim}]
         assert not second.log.of("pod.deleted"), second.log.of("pod.deleted")
         a.teardown()
-        assert set(hits(b.url, pods_b)) == pods_b, "tearing down one service hurt the other"
+        assert set(hits(b, pods_b)) == pods_b, "tearing down one service hurt the other"
     finally:
         first.finish()
         second.finish()

@@ -17,13 +17,13 @@ from .support import WAIT_TIMEOUT, Story, answers, eventually, hits
 
 def test_teardown_is_idempotent_and_stops_the_url(story: Story, mode: str) -> None:
     service = story.provision(mode)
-    hits(service.url, {pod.name for pod in service.pods()})
+    hits(service, {pod.name for pod in service.pods()})
     service.teardown()
     service.teardown()
-    eventually(lambda: not answers(service.url), f"{service.url} stopped answering", 10.0)
+    eventually(lambda: not answers(service), f"{service.url} stopped answering", 10.0)
     # It stays down.
     time.sleep(0.3)
-    assert not answers(service.url)
+    assert not answers(service)
 
 
 # New pods take 20 test seconds (4 s wall) to become Ready, and the app ignores SIGTERM with a
@@ -82,12 +82,12 @@ def test_close_is_idempotent(backend_factory: Callable[[], Backend],
     story = Story(backend, request.node.nodeid)
     try:
         service = story.provision("instance")
-        assert answers(service.url)
+        assert answers(service)
     finally:
         backend.close()
     backend.close()
     # Closing the backend stops what it started.
-    eventually(lambda: not answers(service.url), f"{service.url} stopped answering", 10.0)
+    eventually(lambda: not answers(service), f"{service.url} stopped answering", 10.0)
 
 
 def test_close_ends_a_wait_in_progress(backend_factory: Callable[[], Backend],

@@ -188,7 +188,7 @@ def test_exclude_from_load_balancers_labels_the_node_and_touches_nothing_else(
         assert EXCLUDE_LABEL in draining.message, draining
     assert not story.log.of("node.cordoned") and not story.log.of("pod.deleted")
     assert wait_steady(service, REPLICAS) == pods
-    hits(service.url, {pod.name for pod in pods})  # every answer a 200, from every pod
+    hits(service, {pod.name for pod in pods})  # every answer a 200, from every pod
 
 
 def test_kill_container_restarts_it_in_place(story: Story, mode: str) -> None:

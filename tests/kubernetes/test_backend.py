@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from pytest_ingress_chaos.backends import BackendConfig
@@ -166,10 +167,16 @@ def test_provision_serves_from_every_pod(story: Story, mode: str, api: KubeApi,
         assert pod.restarts == 0
     assert {pod.node for pod in pods} == set(NODES), f"not spread over the nodes: {pods}"
     names = {pod.name for pod in pods}
-    assert set(hits(service.url, names)) == names
+    assert set(hits(service, names)) == names  # with the service's route header
+    # The run shares one ALB (aws-alb profile): this service's rule needs its route header,
+    # and the ALB controller stand-in honours the condition: without it, the ALB's 404.
+    identity = service.identity
+    assert service.request_headers == {
+        "X-Ingress-Chaos-Route": f"{identity.namespace}/{identity.deployment}"}
+    with httpx.Client(trust_env=False) as bare:
+        assert bare.get(service.url + "/").status_code == 404
 
     # What the API holds: the session's labels on the namespace and on every object.
-    identity = service.identity
     namespace = api.call("ns", api.core.read_namespace, identity.namespace)
     labels = namespace["metadata"]["labels"]
     assert labels[MANAGED_BY_LABEL] == MANAGED_BY
@@ -216,7 +223,7 @@ def test_the_generic_profile_applies_the_users_class_and_annotations_per_mode(
                  if not key.startswith("ingress-chaos.dev/")}  # the stand-in's own
         assert users == annotations[mode]
         names = {pod.name for pod in service.pods()}
-        assert set(hits(service.url, names)) == names
+        assert set(hits(service, names)) == names
         story.finish()
     finally:
         generic.close()
@@ -532,7 +539,7 @@ def test_teardown_ends_a_wait_in_progress_and_is_idempotent(story: Story,
                          ("Service", api.core.read_namespaced_service),
                          ("Ingress", api.networking.read_namespaced_ingress)):
         assert read(api, what, method, identity.deployment, identity.namespace) is None, what
-    eventually(lambda: not answers(service.url), f"{service.url} stopped answering", 10.0)
+    eventually(lambda: not answers(service), f"{service.url} stopped answering", 10.0)
     watching = [thread.name for thread in threading.enumerate()
                 if f" {identity.deployment} in namespace " in thread.name]
     assert not watching, f"watches still running after teardown: {watching}"

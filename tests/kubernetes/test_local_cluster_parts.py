@@ -157,6 +157,25 @@ def test_ingress_defaults_are_the_controllers_and_bad_values_are_reported() -> N
     assert IngressConfig.parse(no_backend, None, BASE)[0] is None
 
 
+def test_the_rules_http_header_conditions_are_read_and_others_reported() -> None:
+    """conditions.<backend service> holds the rule's conditions; only http-header ones are
+    modelled, the rest are said, not silently dropped."""
+    key = "alb.ingress.kubernetes.io/conditions.kubia"
+    header = {"field": "http-header",
+              "httpHeaderConfig": {"httpHeaderName": "X-Route", "values": ["a", "b"]}}
+    path = {"field": "path-pattern", "pathPatternConfig": {"values": ["/x"]}}
+    config, problems = IngressConfig.parse(ingress({key: json.dumps([header, path])}), None,
+                                           BASE)
+    assert config is not None and config.conditions == (("X-Route", ("a", "b")),)
+    assert problems == [f"condition {path!r} is not an http-header condition: not modelled, "
+                        "ignored"]
+    other = "alb.ingress.kubernetes.io/conditions.someone-else"  # another backend's rule
+    assert IngressConfig.parse(ingress({other: json.dumps([header])}), None,
+                               BASE)[0].conditions == ()  # type: ignore[union-attr]
+    _, problems = IngressConfig.parse(ingress({key: "[{"}), None, BASE)
+    assert problems == ["conditions annotation '[{' is not JSON; ignored"]
+
+
 @pytest.mark.parametrize(("command", "expected"), [
     (["sleep", "15"], (15.0, "")),
     (["/bin/sleep", "2.5"], (2.5, "")),

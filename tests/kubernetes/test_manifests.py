@@ -328,7 +328,15 @@ def test_aws_alb_maps_the_alb_marker_to_the_controllers_annotations(mode: str) -
         alb("target-group-attributes"):
             "deregistration_delay.timeout_seconds=300,load_balancing.algorithm.type=round_robin",
         alb("load-balancer-attributes"): "idle_timeout.timeout_seconds=60",
+        # The rule of kubia-1 (its backend) on the run's shared ALB is met only by requests
+        # that carry its route header: the other tests' rules for "/" never take them.
+        alb("conditions.kubia-1"):
+            '[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":'
+            f'"X-Ingress-Chaos-Route","values":["{NAMESPACE}/kubia-1"]}}}}]',
     }
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == \
+        "kubia-1"
+    assert settings(mode=mode).route_headers == {"X-Ingress-Chaos-Route": f"{NAMESPACE}/kubia-1"}
     assert "annotations" not in service_manifest(settings(mode=mode))["metadata"]
 
     tuned = ingress_manifest(settings(mode=mode, **VARIANTS["tuned"]))["metadata"]["annotations"]
@@ -397,6 +405,12 @@ def test_generic_takes_the_users_class_and_annotations_per_mode() -> None:
     # A mode the user gave nothing for gets no annotations.
     bare = settings(profile="generic", mode="ip", generic_annotations={"instance": {"a/b": "c"}})
     assert "annotations" not in ingress_manifest(bare)["metadata"]
+
+
+def test_only_the_shared_alb_needs_route_headers() -> None:
+    """gke, nginx and generic give each Ingress its own load balancer or address."""
+    for other in ("gke", "nginx", "generic"):
+        assert settings(profile=other, ingress_class="x").route_headers == {}
 
 
 def test_an_explicit_ingress_class_wins_over_the_profiles() -> None:

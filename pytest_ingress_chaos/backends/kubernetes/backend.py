@@ -154,7 +154,8 @@ class KubernetesBackend:
         # another thread, or close()) ends its waits.
         service = KubernetesService(self.api, identity, request.mode, self.guard,
                                     request.events, prestop=request.service.prestop_sleep > 0,
-                                    forget=self._forget, cancel=deadline.cancel)
+                                    forget=self._forget, cancel=deadline.cancel,
+                                    request_headers=manifest.route_headers)
         with self._lock:
             self._services.append(service)
         try:
@@ -216,7 +217,8 @@ class KubernetesBackend:
         waits.resolvable(host.strip("[]"), address.port, deadline)
         url = f"http://{host}:{address.port}"
         state = waits.steady_state(api, namespace, name, selector, url,
-                                   self.settings.steady_requests, deadline)
+                                   self.settings.steady_requests, deadline,
+                                   service.request_headers)
         service.url = url
         service.emit("alb.ready", name, f"the ingress serves {name} at {url}: "
                      f"{state.consecutive} consecutive 2xx, every Ready pod answered "

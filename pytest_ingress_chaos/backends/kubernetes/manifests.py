@@ -150,7 +150,14 @@ class ManifestSettings:
         # Build the annotations once, so that annotations for an unknown mode or for a
         # profile that takes none are refused here.
         profiles.ingress_annotations(prof, self.mode, run_id=self.run_id, alb=self.alb,
+                                     namespace=self.namespace, service=self.name,
                                      generic_annotations=generic)
+
+    @property
+    def route_headers(self) -> dict[str, str]:
+        """What every request to this service through the ingress carries (see
+        :func:`profiles.route_headers`)."""
+        return profiles.route_headers(profiles.profile(self.profile), self.namespace, self.name)
 
     @property
     def selector(self) -> dict[str, str]:
@@ -295,6 +302,7 @@ def ingress_manifest(s: ManifestSettings) -> dict[str, Any]:
     Service's port 80, with the profile's ingress class and annotations."""
     prof = profiles.profile(s.profile)
     annotations = profiles.ingress_annotations(prof, s.mode, run_id=s.run_id, alb=s.alb,
+                                               namespace=s.namespace, service=s.name,
                                                generic_annotations=s.generic_annotations)
     rule: dict[str, Any] = {
         "http": {

@@ -25,6 +25,7 @@ The profiles (docs/kubernetes-backend.md, "Profiles"):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -42,6 +43,9 @@ ALB_PREFIX = "alb.ingress.kubernetes.io/"
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 GKE_NEG = "cloud.google.com/neg"
 NGINX_SERVICE_UPSTREAM = "nginx.ingress.kubernetes.io/service-upstream"
+# The tests of a run share one ALB (an IngressGroup), each with a rule for "/": this header,
+# sent with every request to a test's service, is the condition that keeps the rules apart.
+ROUTE_HEADER = "X-Ingress-Chaos-Route"
 
 
 def _frozen(**per_mode: Mapping[str, str]) -> Mapping[str, Mapping[str, str]]:
@@ -147,8 +151,18 @@ def ingress_class(prof: Profile, given: str | None) -> str:
     return prof.ingress_class
 
 
-def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec) -> dict[str, str]:
-    """The AWS Load Balancer Controller's annotations for one test's Ingress.
+def route_headers(prof: Profile, namespace: str, name: str) -> dict[str, str]:
+    """The headers a request needs to reach the service ``name``'s rule. With the AWS
+    controller every test of a run has a rule for "/" on one shared ALB, told apart by
+    :data:`ROUTE_HEADER`; the other profiles give each Ingress its own load balancer or
+    address, and need none."""
+    return {ROUTE_HEADER: f"{namespace}/{name}"} if prof.aws_lbc else {}
+
+
+def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec, *, service: str,
+                            route: Mapping[str, str]) -> dict[str, str]:
+    """The AWS Load Balancer Controller's annotations for one test's Ingress, whose rule goes
+    to ``service`` for requests that carry the ``route`` headers.
 
     Annotation values are strings; AWS takes whole seconds, so every duration of the ``alb``
     marker is rounded up (:func:`whole_seconds`). Each annotation and its default is listed in
@@ -173,6 +187,12 @@ def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec) -> dict[str, s
         "target-group-attributes": ",".join(target_group_attributes),
         "load-balancer-attributes":
             f"idle_timeout.timeout_seconds={whole_seconds(alb.idle_timeout)}",
+        # Without a condition of its own, each test's rule for "/" would take the others'
+        # requests on the shared ALB (the first rule by priority wins).
+        f"conditions.{service}": json.dumps(
+            [{"field": "http-header",
+              "httpHeaderConfig": {"httpHeaderName": header, "values": [value]}}
+             for header, value in route.items()], separators=(",", ":")),
     }
     return {ALB_PREFIX + key: value for key, value in annotations.items()}
 
@@ -183,14 +203,18 @@ def ingress_annotations(
     *,
     run_id: str,
     alb: AlbSpec,
+    namespace: str,
+    service: str,
     generic_annotations: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
     """The Ingress annotations for ``mode``: the profile's fixed ones, the AWS controller's from
-    the ``alb`` marker, and, for the generic profile, the user's for that mode."""
+    the ``alb`` marker and the service's route, and, for the generic profile, the user's for
+    that mode."""
     check_mode(mode)
     annotations = dict(prof.ingress_annotations[mode])
     if prof.aws_lbc:
-        annotations.update(alb_ingress_annotations(mode, run_id, alb))
+        annotations.update(alb_ingress_annotations(
+            mode, run_id, alb, service=service, route=route_headers(prof, namespace, service)))
     if generic_annotations:
         if prof.name != "generic":
             raise SettingsError(f"annotations per mode are given for the {prof.name} ingress "

@@ -15,7 +15,8 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from ...errors import BackendError
 from ..base import EXCLUDE_LABEL, EventSink, PodInfo, ServiceIdentity
@@ -50,11 +51,13 @@ class KubernetesService:
     def __init__(self, api: KubeApi, identity: ServiceIdentity, mode: str, guard: Guard,
                  events: EventSink, *, prestop: bool,
                  forget: Callable[[KubernetesService], None],
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None,
+                 request_headers: Mapping[str, str] | None = None) -> None:
         self.api = api
         self.identity = identity
         self.mode = mode
         self.url = ""  # set once the provision reached a steady state
+        self.request_headers: Mapping[str, str] = MappingProxyType(dict(request_headers or {}))
         self.guard = guard
         self._events = events
         self._prestop = prestop

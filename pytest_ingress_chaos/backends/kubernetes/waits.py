@@ -195,16 +195,17 @@ def _get(http: httpx.Client, state: SteadyState, timeout: float) -> None:
 
 
 def steady_state(api: KubeApi, namespace: str, name: str, selector: str, url: str, need: int,
-                 deadline: Deadline) -> SteadyState:
-    """Wait for ``need`` consecutive 2xx answers through ``url`` and an answer from every
-    Ready pod."""
+                 deadline: Deadline, headers: Mapping[str, str] | None = None) -> SteadyState:
+    """Wait for ``need`` consecutive 2xx answers through ``url`` (each request carrying
+    ``headers``, the service's route) and an answer from every Ready pod."""
     state = SteadyState(url=url, need=need)
     listed_at = -LIST_EVERY
     # A new connection per request: a kept-alive one sticks to one pod behind kube-proxy
     # (instance mode), and the wait must see every pod. No proxy from the environment: the
     # load generator does not use one either.
     limits = httpx.Limits(max_keepalive_connections=0)
-    with httpx.Client(trust_env=False, limits=limits, follow_redirects=False) as http:
+    with httpx.Client(trust_env=False, limits=limits, follow_redirects=False,
+                      headers=dict(headers or {})) as http:
         while True:
             deadline.check()
             if time.monotonic() - listed_at >= LIST_EVERY:

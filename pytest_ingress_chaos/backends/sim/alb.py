@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "drai
 ALB_NODES = 2
 
 _REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+# A listener rule's http-header conditions: header name (lower case) -> the values it accepts
+# (ALB: any of them, compared case-insensitively; "*" and "?" wildcards are not modelled).
+HeaderConditions = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(eq=False)
@@ -297,10 +300,16 @@ class ALBListener:
     """The ALB's HTTP listener: a reverse proxy in front of the target group, on
     ``ALB_NODES`` nodes that share the target group and each have their own connection pool."""
 
-    def __init__(self, group: TargetGroup, timings: SimTimings, *, keep_alive: bool) -> None:
-        """``keep_alive``: reuse connections to targets (ip targets; see upstream.py)."""
+    def __init__(self, group: TargetGroup, timings: SimTimings, *, keep_alive: bool,
+                 conditions: HeaderConditions | None = None) -> None:
+        """``keep_alive``: reuse connections to targets (ip targets; see upstream.py).
+        ``conditions``: the rule's http-header conditions; a request that does not meet them
+        gets the listener's default action, as on an ALB whose IngressGroup has no default
+        backend: a fixed 404 (docs/alb-facts.md §11)."""
         self.group = group
         self.timings = timings
+        self.conditions = {name.lower(): tuple(v.lower() for v in values)
+                           for name, values in (conditions or {}).items()}
         self.server = TrackedServer(self._serve, limit=http11.MAX_HEAD)
         self.pools = [UpstreamPool(timings.wall(timings.idle_timeout), timings.target_rtt,
                                    reuse=keep_alive)
@@ -347,8 +356,14 @@ class ALBListener:
         finally:
             writer.close()
 
+    def _matches(self, request: http11.Message) -> bool:
+        return all(request.get(name).lower() in values
+                   for name, values in self.conditions.items())
+
     async def _forward(self, pool: UpstreamPool, request: http11.Message
                        ) -> tuple[str, list[tuple[str, str]], bytes]:
+        if not self._matches(request):
+            return _NO_RULE
         target = self.group.pick()
         if isinstance(target, int):
             return _alb_error(target)
@@ -415,3 +430,8 @@ def _alb_error(status: int) -> tuple[str, list[tuple[str, str]], bytes]:
             f"<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n").encode()
     return (f"HTTP/1.1 {status} {reason}",
             [("server", "awselb/2.0"), ("content-type", "text/html")], body)
+
+
+# The controller's default action for a listener whose rules match nothing: fixed 404.
+_NO_RULE = ("HTTP/1.1 404 Not Found",
+            [("server", "awselb/2.0"), ("content-type", "text/plain; charset=utf-8")], b"")

@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import IO, Any
 
 from ...errors import BackendError, BackendTimeout, SimulatorError
@@ -208,6 +210,7 @@ class SimService:
         self._backend = backend
         self.service_id = service_id
         self.url = url
+        self.request_headers: Mapping[str, str] = MappingProxyType({})  # one ALB per service
         self.mode = mode
         self.identity = ServiceIdentity(namespace=f"sim-{service_id}", deployment="kubia",
                                         service="kubia", ingress="kubia",
