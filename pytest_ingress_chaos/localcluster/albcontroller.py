@@ -34,7 +34,8 @@ keep their rules apart) are honoured: a request that does not carry the header g
 fixed 404. What is not modelled: IngressGroups (each Ingress gets its own listener; ``group.name``
 is ignored), several backends per Ingress (the first one is used), path and host matching and
 other condition fields (every request that meets the header conditions goes to that backend),
-and the readiness-gate injection webhook (pods must carry the gate in their template).
+actions (an Ingress whose backend is an ``actions.<name>`` annotation gets no listener), and the
+readiness-gate injection webhook (pods must carry the gate in their template).
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class IngressConfig:
         backend = _backend_service(ingress)
         if backend is None:
             return None, ["no backend service (spec.defaultBackend or a rule's path)"]
+        if backend.startswith(_ACTION):
+            return None, [f"backend {backend[len(_ACTION):]} is an action (use-annotation): "
+                          "actions are not modelled, no listener"]
         annotations = {
             key[len(ANNOTATION):]: str(value)
             for key, value in (ingress["metadata"].get("annotations") or {}).items()
@@ -197,16 +201,21 @@ def _header_conditions(value: str | None, problems: list[str]
     return tuple(found)
 
 
+_ACTION = "action:"  # marks a backend that names an actions.<name> annotation, not a Service
+
+
 def _backend_service(ingress: Obj) -> str | None:
+    """The first backend's Service name, ``action:<name>`` for a controller action."""
     spec = ingress.get("spec") or {}
-    default = ((spec.get("defaultBackend") or {}).get("service") or {}).get("name")
-    if default:
-        return str(default)
-    for rule in spec.get("rules") or []:
-        for path in (rule.get("http") or {}).get("paths") or []:
-            name = ((path.get("backend") or {}).get("service") or {}).get("name")
-            if name:
-                return str(name)
+    backends = [spec.get("defaultBackend") or {}]
+    backends += [path.get("backend") or {}
+                 for rule in spec.get("rules") or []
+                 for path in (rule.get("http") or {}).get("paths") or []]
+    for backend in backends:
+        service = backend.get("service") or {}
+        if service.get("name"):
+            action = (service.get("port") or {}).get("name") == "use-annotation"
+            return f"{_ACTION if action else ''}{service['name']}"
     return None
 
 

@@ -229,6 +229,28 @@ def test_the_generic_profile_applies_the_users_class_and_annotations_per_mode(
         generic.close()
 
 
+def test_the_group_anchor_outlives_each_test_and_goes_with_the_namespace(
+        cluster: Any, api: KubeApi, request: pytest.FixtureRequest) -> None:
+    """aws-alb: the namespace's anchor Ingress keeps its place in the run's IngressGroup while
+    a worker's tests come and go (each deletes its own Ingress), so the ALB is not deleted
+    and recreated between them; it goes with the namespace."""
+    own = new_backend(cluster)
+    try:
+        story = Story(own, request.node.nodeid)
+        service = story.provision("ip")
+        namespace = service.identity.namespace
+        story.finish()
+        ingresses = api.call("ingresses", api.networking.list_namespaced_ingress, namespace)
+        assert [i["metadata"]["name"] for i in ingresses["items"]] == ["ingress-chaos-anchor"]
+        (anchor,) = ingresses["items"]
+        assert anchor["metadata"]["annotations"]["alb.ingress.kubernetes.io/group.name"] == \
+            f"ingress-chaos-{own.config.run_id}"
+        assert anchor["metadata"]["labels"][RUN_LABEL] == own.config.run_id
+    finally:
+        own.close()
+    assert read(api, "namespace", api.core.read_namespace, namespace) is None
+
+
 def test_backend_describes_itself(backend: KubernetesBackend, cluster: Any) -> None:
     line = backend.describe()
     assert line.startswith("kubernetes (context local, server https://127.0.0.1:"), line

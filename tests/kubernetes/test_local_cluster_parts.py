@@ -155,6 +155,12 @@ def test_ingress_defaults_are_the_controllers_and_bad_values_are_reported() -> N
                         "healthcheck-interval-seconds='often' is not a number"]
     no_backend = {"metadata": {"namespace": "ns", "name": "x"}, "spec": {}}
     assert IngressConfig.parse(no_backend, None, BASE)[0] is None
+    # A rule whose backend is a controller action (the plugin's IngressGroup anchor).
+    action = ingress({})
+    action["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {
+        "name": "use-annotation"}
+    assert IngressConfig.parse(action, None, BASE) == (None, [
+        "backend kubia is an action (use-annotation): actions are not modelled, no listener"])
 
 
 def test_the_rules_http_header_conditions_are_read_and_others_reported() -> None:

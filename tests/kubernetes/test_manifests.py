@@ -34,6 +34,7 @@ from pytest_ingress_chaos.backends.kubernetes.manifests import (
     KEEPALIVE_ANNOTATION,
     ON_SIGTERM_ANNOTATION,
     ManifestSettings,
+    anchor_manifest,
     deployment_manifest,
     ingress_manifest,
     namespace_manifest,
@@ -199,6 +200,36 @@ def test_every_manifest_is_valid_in_every_kubernetes_version(
         validate_everywhere(manifest)
         # Plain data, as create_from_dict takes it: survives JSON unchanged.
         assert json.loads(json.dumps(manifest)) == manifest
+
+
+@pytest.mark.parametrize("ingress_class", [None, "alb-internal"])
+def test_the_group_anchor_of_the_aws_alb_profile(ingress_class: str | None) -> None:
+    """The anchor keeps the namespace's place in the run's IngressGroup between tests: a rule
+    whose backend is a fixed-404 action, for a route header no request carries. Valid in every
+    Kubernetes version; the other profiles, which share no load balancer, have none."""
+    anchor = anchor_manifest(NAMESPACE, RUN, SESSION_LABELS, "aws-alb", ingress_class)
+    assert anchor is not None
+    validate_everywhere(anchor)
+    assert anchor["metadata"]["name"] == "ingress-chaos-anchor"
+    assert anchor["metadata"]["labels"] == SESSION_LABELS
+    assert anchor["spec"]["ingressClassName"] == (ingress_class or "alb")
+    (path,) = anchor["spec"]["rules"][0]["http"]["paths"]
+    assert path["backend"] == {"service": {"name": "ingress-chaos-anchor",
+                                           "port": {"name": "use-annotation"}}}
+    assert anchor["metadata"]["annotations"] == {
+        alb("group.name"): f"ingress-chaos-{RUN}",  # the tests' group
+        alb("scheme"): "internet-facing",  # as the tests' Ingresses: an exclusive setting
+        alb("actions.ingress-chaos-anchor"):
+            '{"type":"fixed-response","fixedResponseConfig":{"contentType":"text/plain",'
+            '"statusCode":"404"}}',
+        alb("conditions.ingress-chaos-anchor"):
+            '[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":'
+            f'"X-Ingress-Chaos-Route","values":["{NAMESPACE}/ingress-chaos-anchor"]}}}}]',
+    }
+    assert ingress_manifest(settings())["metadata"]["annotations"][alb("group.name")] == \
+        anchor["metadata"]["annotations"][alb("group.name")]
+    for other in ("gke", "nginx", "generic"):
+        assert anchor_manifest(NAMESPACE, RUN, SESSION_LABELS, other, "x") is None
 
 
 # --- content: what every profile shares ---------------------------------------------------

@@ -28,7 +28,12 @@ from .deadline import Deadline
 from .guard import Guard, allowed_chaos
 from .labels import CREATED_LABEL, RUN_LABEL, created_by_run, namespace_name, session_labels
 from .lifecycle import ExitCleanup
-from .manifests import ManifestSettings, namespace_manifest, service_manifests
+from .manifests import (
+    ManifestSettings,
+    anchor_manifest,
+    namespace_manifest,
+    service_manifests,
+)
 from .service import KubernetesService
 
 log = logging.getLogger(__name__)
@@ -125,7 +130,17 @@ class KubernetesBackend:
                 return
             self._created, self._owns_namespace = created, True
             self._extra_labels = extra_labels
+            self._create_anchor(created)
             return
+
+    def _create_anchor(self, created: int) -> None:
+        """The namespace's place in the run's IngressGroup, kept between tests (see
+        :func:`profiles.anchor_annotations`); deleted with the namespace."""
+        anchor = anchor_manifest(self.namespace, self.config.run_id,
+                                 session_labels(self.config.run_id, created),
+                                 self.profile.name, self.settings.ingress_class)
+        if anchor is not None:
+            self._create(anchor)
 
     def _existing_namespace(self) -> JsonDict | None:
         try:

@@ -202,6 +202,33 @@ def namespace_manifest(
     }
 
 
+def anchor_manifest(namespace: str, run_id: str, labels: Mapping[str, str], profile: str,
+                    ingress_class: str | None) -> dict[str, Any] | None:
+    """The namespace's anchor in the run's IngressGroup (:func:`profiles.anchor_annotations`),
+    for the profiles that share one load balancer (aws-alb); None for the others. Its rule's
+    backend is the controller's action, not a Service (``use-annotation``)."""
+    prof = profiles.profile(profile)
+    if not prof.aws_lbc:
+        return None
+    _dns_label("namespace", namespace)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": profiles.ANCHOR, "namespace": namespace,
+                     "labels": dict(_labels("labels", labels)),
+                     "annotations": profiles.anchor_annotations(run_id, namespace)},
+        "spec": {
+            "ingressClassName": profiles.ingress_class(prof, ingress_class),
+            "rules": [{"http": {"paths": [{
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": profiles.ANCHOR,
+                                        "port": {"name": "use-annotation"}}},
+            }]}}],
+        },
+    }
+
+
 def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     """The sample app's Deployment.
 

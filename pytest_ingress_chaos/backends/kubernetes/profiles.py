@@ -46,6 +46,8 @@ NGINX_SERVICE_UPSTREAM = "nginx.ingress.kubernetes.io/service-upstream"
 # The tests of a run share one ALB (an IngressGroup), each with a rule for "/": this header,
 # sent with every request to a test's service, is the condition that keeps the rules apart.
 ROUTE_HEADER = "X-Ingress-Chaos-Route"
+# The Ingress that holds a namespace's place in the run's IngressGroup between tests.
+ANCHOR = "ingress-chaos-anchor"
 
 
 def _frozen(**per_mode: Mapping[str, str]) -> Mapping[str, Mapping[str, str]]:
@@ -177,7 +179,7 @@ def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec, *, service: st
         "scheme": "internet-facing",
         # IngressGroup: every test of the run shares one ALB, one rule each, instead of paying
         # for (and waiting minutes on) one ALB per test.
-        "group.name": f"ingress-chaos-{run_id}",
+        "group.name": group_name(run_id),
         "healthcheck-path": "/",
         "healthcheck-interval-seconds": str(whole_seconds(alb.healthcheck_interval)),
         "healthcheck-timeout-seconds": str(whole_seconds(alb.healthcheck_timeout)),
@@ -189,10 +191,36 @@ def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec, *, service: st
             f"idle_timeout.timeout_seconds={whole_seconds(alb.idle_timeout)}",
         # Without a condition of its own, each test's rule for "/" would take the others'
         # requests on the shared ALB (the first rule by priority wins).
-        f"conditions.{service}": json.dumps(
-            [{"field": "http-header",
-              "httpHeaderConfig": {"httpHeaderName": header, "values": [value]}}
-             for header, value in route.items()], separators=(",", ":")),
+        f"conditions.{service}": _header_conditions(route),
+    }
+    return {ALB_PREFIX + key: value for key, value in annotations.items()}
+
+
+def group_name(run_id: str) -> str:
+    """The run's IngressGroup: one ALB for every test of the run."""
+    return f"ingress-chaos-{run_id}"
+
+
+def _header_conditions(route: Mapping[str, str]) -> str:
+    return json.dumps([{"field": "http-header",
+                        "httpHeaderConfig": {"httpHeaderName": header, "values": [value]}}
+                       for header, value in route.items()], separators=(",", ":"))
+
+
+def anchor_annotations(run_id: str, namespace: str) -> dict[str, str]:
+    """The AWS controller's annotations of a namespace's group anchor: an Ingress of the run's
+    group whose one rule answers a fixed 404 to a route no request carries. The controller
+    deletes a group's ALB with the group's last Ingress, and a worker's tests follow one
+    another, each deleting its own: without the anchor every test would wait minutes for a new
+    ALB (docs/alb-facts.md §12). It goes with the namespace."""
+    never_sent = {ROUTE_HEADER: f"{namespace}/{ANCHOR}"}
+    fixed_404 = {"type": "fixed-response",
+                 "fixedResponseConfig": {"contentType": "text/plain", "statusCode": "404"}}
+    annotations = {
+        "group.name": group_name(run_id),
+        "scheme": "internet-facing",
+        f"actions.{ANCHOR}": json.dumps(fixed_404, separators=(",", ":")),
+        f"conditions.{ANCHOR}": _header_conditions(never_sent),
     }
     return {ALB_PREFIX + key: value for key, value in annotations.items()}
 
