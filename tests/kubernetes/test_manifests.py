@@ -379,6 +379,9 @@ def test_aws_alb_maps_the_alb_marker_to_the_controllers_annotations(mode: str) -
         "deregistration_delay.timeout_seconds=0,"
         "load_balancing.algorithm.type=least_outstanding_requests")
     assert tuned[alb("load-balancer-attributes")] == "idle_timeout.timeout_seconds=4"
+    # The idle timeout is the whole ALB's ("exclusive" in an IngressGroup): tests that ask for
+    # another one share an ALB of their own, one per value.
+    assert tuned[alb("group.name")] == f"ingress-chaos-{RUN}-idle4"
     sub = ingress_manifest(settings(mode=mode, **VARIANTS["sub-second"]))
     assert sub["metadata"]["annotations"][alb("target-group-attributes")].startswith(
         "deregistration_delay.timeout_seconds=3,")
@@ -459,6 +462,7 @@ def test_an_explicit_ingress_class_wins_over_the_profiles() -> None:
     ({"name": "1-kubia"}, "starting with a lower-case letter"),
     ({"namespace": "x" * 64}, "at most 63 characters"),
     ({"run_id": "r" * 50}, "IngressGroup"),
+    ({"run_id": "r" * 45, "alb": AlbSpec(idle_timeout=4000.0)}, "'ingress-chaos-r+-idle4000'"),
     ({"host": "10.0.0.1"}, "not an IP address"),
     ({"host": "Example.COM"}, "host="),
     ({"ingress_class": "my class"}, "ingress_class="),

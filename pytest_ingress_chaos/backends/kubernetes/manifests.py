@@ -38,7 +38,6 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"  # the topology key that spreads pods 
 ON_SIGTERM_ANNOTATION = "ingress-chaos.dev/on-sigterm"
 KEEPALIVE_ANNOTATION = "ingress-chaos.dev/keepalive-timeout"
 
-_GROUP_PREFIX = "ingress-chaos-"  # the AWS IngressGroup name is this plus the run id
 
 
 def _dns_label(what: str, value: object, *, must_start_with_letter: bool = False) -> str:
@@ -118,9 +117,6 @@ class ManifestSettings:
         # The Service's name is the strictest of the three objects' (RFC 1035: a letter first).
         _dns_label("name", self.name, must_start_with_letter=True)
         _dns_label("run_id", self.run_id)
-        if len(_GROUP_PREFIX + self.run_id) > 63:
-            raise SettingsError(f"run_id={self.run_id!r}: too long for the IngressGroup name "
-                                f"{_GROUP_PREFIX}<run_id> (at most 63 characters)")
         profiles.check_mode(self.mode)
         prof = profiles.profile(self.profile)
         if self.ingress_class is not None:
@@ -141,6 +137,10 @@ class ManifestSettings:
             raise SettingsError(f"service={self.service!r}: expected a ServiceSpec")
         if not isinstance(self.alb, AlbSpec):
             raise SettingsError(f"alb={self.alb!r}: expected an AlbSpec")
+        group = profiles.group_name(self.run_id, profiles.whole_seconds(self.alb.idle_timeout))
+        if len(group) > 63:
+            raise SettingsError(f"run_id={self.run_id!r}: too long for the IngressGroup name "
+                                f"{group!r} (at most 63 characters)")
         object.__setattr__(self, "labels", _labels("labels", self.labels))
         generic = MappingProxyType({
             mode: _annotations(f"generic_annotations[{mode!r}]", annotations)

@@ -179,7 +179,7 @@ def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec, *, service: st
         "scheme": "internet-facing",
         # IngressGroup: every test of the run shares one ALB, one rule each, instead of paying
         # for (and waiting minutes on) one ALB per test.
-        "group.name": group_name(run_id),
+        "group.name": group_name(run_id, whole_seconds(alb.idle_timeout)),
         "healthcheck-path": "/",
         "healthcheck-interval-seconds": str(whole_seconds(alb.healthcheck_interval)),
         "healthcheck-timeout-seconds": str(whole_seconds(alb.healthcheck_timeout)),
@@ -196,9 +196,16 @@ def alb_ingress_annotations(mode: str, run_id: str, alb: AlbSpec, *, service: st
     return {ALB_PREFIX + key: value for key, value in annotations.items()}
 
 
-def group_name(run_id: str) -> str:
-    """The run's IngressGroup: one ALB for every test of the run."""
-    return f"ingress-chaos-{run_id}"
+# The ALB's idle timeout is a load balancer attribute, "exclusive" in an IngressGroup (every
+# Ingress of the group must give the same value, or none): the default's group is the run's.
+DEFAULT_IDLE_TIMEOUT = 60
+
+
+def group_name(run_id: str, idle_timeout: int = DEFAULT_IDLE_TIMEOUT) -> str:
+    """The run's IngressGroup: one ALB for every test of the run; tests that ask for another
+    idle timeout (``alb(idle_timeout=)``, whole seconds) share one ALB per value."""
+    suffix = "" if idle_timeout == DEFAULT_IDLE_TIMEOUT else f"-idle{idle_timeout}"
+    return f"ingress-chaos-{run_id}{suffix}"
 
 
 def _header_conditions(route: Mapping[str, str]) -> str:
