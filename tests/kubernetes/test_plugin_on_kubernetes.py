@@ -15,7 +15,9 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
+from kubernetes import client
 
+from pytest_ingress_chaos.backends.kubernetes.labels import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 
 from .clusters import local_cluster
@@ -75,6 +77,11 @@ def test_the_field_report_on_the_kubernetes_backend(pytester: pytest.Pytester,
         r"ok +ip +\d+ +[1-9]\d* +.*test_ip_mode_pod_kill_costs_errors\[ip\]",
         r"ok +ip +\d+ +0 +0s +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
     ])
+    # The session's namespace (the tests' objects and the IngressGroup anchor in it) is gone.
+    with cluster.api_client() as api_client:
+        left = client.CoreV1Api(api_client).list_namespace(
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}").items
+    assert [namespace.metadata.name for namespace in left] == []
 
 
 def test_a_chaos_marker_the_backend_cannot_do_is_refused_at_setup(
