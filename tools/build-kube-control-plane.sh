@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a real Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler)
-# from Debian bookworm's `kubernetes` source package and cache the three binaries, so a machine
-# builds them once. The Kubernetes backend's tests run these binaries against Debian's etcd.
+# and the node binaries (kubelet, kube-proxy) from Debian bookworm's `kubernetes` source package
+# and cache the five binaries, so a machine builds them once (one `make`: the code generation is
+# shared). The Kubernetes backend's tests run these binaries against Debian's etcd.
 #
 # Usage: tools/build-kube-control-plane.sh [--force] [--keep-build]
 #   --force       rebuild even when the binaries are cached
@@ -11,7 +12,7 @@
 #                     the newest version that bookworm offers)
 #   KUBE_BUILD_TMPDIR where the temporary build tree goes (default: /var/tmp, a disk, not tmpfs)
 #   XDG_CACHE_HOME    cache root; binaries go to
-#                     ${XDG_CACHE_HOME:-$HOME/.cache}/pytest-ingress-chaos/kube-<ver>-vendorfix1/bin
+#                     ${XDG_CACHE_HOME:-$HOME/.cache}/pytest-ingress-chaos/kube-<ver>-<tag>/bin
 #
 # Prints the bin directory as its LAST line of stdout; everything else goes to stderr.
 # Runs as root on Debian bookworm (it installs its build dependencies with apt-get). A cache hit
@@ -36,9 +37,12 @@
 set -euo pipefail
 
 readonly VENDOR_FIX_TAG="vendorfix1"
+# The cache key says what a cached build holds: the vendor fix, and the control plane plus the
+# node binaries (an older control-plane-only cache is never taken for one with nodes).
+readonly CACHE_TAG="$VENDOR_FIX_TAG-cp-nodes"
 # The version bookworm shipped when this script was written: lets a cache hit skip apt entirely.
 readonly KNOWN_SRC_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
-readonly COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler)
+readonly COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 readonly GO_BIN_DIR="/usr/lib/go-1.19/bin"
 readonly BUILD_DEPS=(
     golang-1.19-go make rsync dpkg-dev xz-utils patch openssl etcd-server
@@ -73,9 +77,9 @@ cache_root="${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/pytest-ingress-ch
 start_seconds=$SECONDS
 
 # Debian versions may carry an epoch ("1:2.3-4"); keep the directory name free of ':'.
-version_dir() { printf '%s/kube-%s-%s' "$cache_root" "${1//:/_}" "$VENDOR_FIX_TAG"; }
+version_dir() { printf '%s/kube-%s-%s' "$cache_root" "${1//:/_}" "$CACHE_TAG"; }
 
-# A cached build counts only when all three binaries run and the info file (written last, and
+# A cached build counts only when all five binaries are there, the apiserver runs, and the info file (written last, and
 # moved in with the binaries in one rename) is there.
 cached_bin_dir() {
     local dir c

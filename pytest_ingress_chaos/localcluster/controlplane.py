@@ -67,8 +67,9 @@ BIN_ENV = "PYTEST_INGRESS_KUBE_BIN"
 #: Tag of the build script's vendor fix (reflect2 1.0.2 / json-iterator 1.1.12). Builds without
 #: it crash or corrupt memory under Go >= 1.18 whenever the apiserver pretty-prints JSON (the
 #: Python client's ``pretty="true"``, curl's User-Agent) or answers YAML, so only tagged cache
-#: directories are used.
-VENDOR_FIX_TAG = "vendorfix1"
+#: directories are used. The build script's cache key adds what a build holds: the control plane
+#: and the node binaries (kubelet, kube-proxy).
+CACHE_TAG = "vendorfix1-cp-nodes"
 #: The Debian source version the build script knows; preferred when several builds are cached.
 KNOWN_SRC_VERSION = "1.20.5+really1.20.2-1.1+deb12u1"
 BUILD_SCRIPT = "tools/build-kube-control-plane.sh"
@@ -112,8 +113,8 @@ def _cached_bin_dir() -> Path | None:
     # The build script moves a build in with its BUILD-INFO in one rename, so a directory with
     # BUILD-INFO is complete; prefer the version we know, else the highest-sorting one.
     root = cache_dir()
-    known = root / f"kube-{KNOWN_SRC_VERSION}-{VENDOR_FIX_TAG}"
-    candidates = [known, *sorted(root.glob(f"kube-*-{VENDOR_FIX_TAG}"), reverse=True)]
+    known = root / f"kube-{KNOWN_SRC_VERSION}-{CACHE_TAG}"
+    candidates = [known, *sorted(root.glob(f"kube-*-{CACHE_TAG}"), reverse=True)]
     for build in candidates:
         if (build / "BUILD-INFO").is_file() and not _missing_in(build / "bin"):
             return build / "bin"
