@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ingress_chaos.backends.sim import sampleapp
-from pytest_ingress_chaos.errors import LoadGeneratorError
-from pytest_ingress_chaos.load.generator import LoadGenerator
-from pytest_ingress_chaos.result import summarize
-from pytest_ingress_chaos.specs import LoadSpec
-from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.base.errors import LoadGeneratorError
+from pytest_ingress_chaos.base.specs import LoadSpec
+from pytest_ingress_chaos.core.load.generator import LoadGenerator
+from pytest_ingress_chaos.core.result import summarize
+from pytest_ingress_chaos.core.timeline import Timeline
 
 HOST = "127.0.0.1"  # loopback only: nothing here may send a request off the machine
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "load_generator.json"

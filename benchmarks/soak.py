@@ -49,7 +49,7 @@ from typing import Any
 
 import psutil
 
-from pytest_ingress_chaos.load.records import RequestLog
+from pytest_ingress_chaos.core.load.records import RequestLog
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "soak.json"
 MB = 1024 * 1024

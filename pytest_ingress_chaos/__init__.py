@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
-    from .backends.base import PodInfo, Service
-    from .chaos import Chaos
-    from .disruption import Disruption
-    from .errors import (
+    from .base.backend import PodInfo, Service
+    from .base.errors import (
         BackendError,
         BackendTimeout,
         ChaosError,
@@ -31,9 +29,11 @@ if TYPE_CHECKING:
         LoadGeneratorError,
         SettingsError,
     )
-    from .event import Event
-    from .loadwindow import IngressLoad
-    from .result import ErrorWindow, LoadResult
+    from .base.events import Event
+    from .core.chaos import Chaos
+    from .core.disruption import Disruption
+    from .core.loadwindow import IngressLoad
+    from .core.result import ErrorWindow, LoadResult
 
 _EXPORTS = {
     "IngressLoad": "loadwindow",

@@ -15,7 +15,7 @@ packages are imported.
 
 from __future__ import annotations
 
-from .stopsignals import StopSignals
+from .base.stopsignals import StopSignals
 
 
 def main() -> int:

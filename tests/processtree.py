@@ -30,7 +30,7 @@ class Recorded:
     def kind(self) -> str:
         words = " ".join(self.argv)
         for needle, kind in (("backends.sim.server", "simulator"), ("sampleapp.py", "pod"),
-                             ("pytest_ingress_chaos.load", "load worker"),
+                             ("pytest_ingress_chaos.core.load", "load worker"),
                              ("execnet", "xdist worker"), ("exec(eval(", "xdist worker")):
             if needle in words:
                 return kind

@@ -33,11 +33,8 @@ from hypothesis import strategies as st
 
 from pytest_ingress_chaos.backends import REGISTRY
 from pytest_ingress_chaos.backends.sim.spec import SimSpec
-from pytest_ingress_chaos.chaos import check_against_service
-from pytest_ingress_chaos.errors import SettingsError
-from pytest_ingress_chaos.markers import spec_from_marker
-from pytest_ingress_chaos.options import options, resolve_session
-from pytest_ingress_chaos.specs import (
+from pytest_ingress_chaos.base.errors import SettingsError
+from pytest_ingress_chaos.base.specs import (
     AlbSpec,
     DrainNode,
     KillPods,
@@ -48,6 +45,9 @@ from pytest_ingress_chaos.specs import (
     SLOSpec,
     Spec,
 )
+from pytest_ingress_chaos.core.chaos import check_against_service
+from pytest_ingress_chaos.settings.markers import spec_from_marker
+from pytest_ingress_chaos.settings.options import options, resolve_session
 
 # --- the documented limits -------------------------------------------------------------------
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.clock import TestClock
+from pytest_ingress_chaos.base import outcomes
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.specs import FieldError, SLOSpec
+from pytest_ingress_chaos.core.result import LoadResult, summarize
+from pytest_ingress_chaos.core.timeline import Timeline
+from pytest_ingress_chaos.core.verdict import FAIL, PASS, judge
 from pytest_ingress_chaos.report import terminal
 from pytest_ingress_chaos.report.context import ReportContext
-from pytest_ingress_chaos.result import LoadResult, summarize
-from pytest_ingress_chaos.specs import FieldError, SLOSpec
-from pytest_ingress_chaos.timeline import Timeline
-from pytest_ingress_chaos.verdict import FAIL, PASS, judge
 
 START = 1000.0
 CONTEXT = ReportContext(test="test_x.py::test_kill[ip]", mode="ip", backend="sim",

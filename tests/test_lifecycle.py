@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import ProvisionRequest
 from pytest_ingress_chaos.backends.sim.client import SimBackend
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.load.workers import LoadWorkers
-from pytest_ingress_chaos.loadwindow import IngressLoad
-from pytest_ingress_chaos.specs import AlbSpec, LoadSpec, ServiceSpec, SLOSpec
-from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.base.backend import ProvisionRequest
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.specs import AlbSpec, LoadSpec, ServiceSpec, SLOSpec
+from pytest_ingress_chaos.core.load.workers import LoadWorkers
+from pytest_ingress_chaos.core.loadwindow import IngressLoad
+from pytest_ingress_chaos.core.timeline import Timeline
 
 from .processtree import ProcessTree, Recorded
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_ingress_chaos.errors import LoadGeneratorError
-from pytest_ingress_chaos.load.generator import LoadGenerator
-from pytest_ingress_chaos.load.records import RequestLog
-from pytest_ingress_chaos.load.schedule import Schedule
-from pytest_ingress_chaos.result import summarize
-from pytest_ingress_chaos.specs import LoadSpec, SLOSpec
-from pytest_ingress_chaos.timeline import Timeline
-from pytest_ingress_chaos.verdict import PASS, VOID, judge
+from pytest_ingress_chaos.base.errors import LoadGeneratorError
+from pytest_ingress_chaos.base.specs import LoadSpec, SLOSpec
+from pytest_ingress_chaos.core.load.generator import LoadGenerator
+from pytest_ingress_chaos.core.load.records import RequestLog
+from pytest_ingress_chaos.core.load.schedule import Schedule
+from pytest_ingress_chaos.core.result import summarize
+from pytest_ingress_chaos.core.timeline import Timeline
+from pytest_ingress_chaos.core.verdict import PASS, VOID, judge
 
 from .localservers import (
     answer_ok,

@@ -23,12 +23,12 @@ import time
 
 import pytest
 
-from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.errors import ProgressError
+from pytest_ingress_chaos.base import outcomes
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.errors import ProgressError
+from pytest_ingress_chaos.base.specs import KillPods, LoadSpec, ScaleDeployment
+from pytest_ingress_chaos.core.timeline import Timeline
 from pytest_ingress_chaos.report.progress import LiveProgress, WindowProgress
-from pytest_ingress_chaos.specs import KillPods, LoadSpec, ScaleDeployment
-from pytest_ingress_chaos.timeline import Timeline
 
 FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
 COLUMNS = 160

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.clock import TestClock
+from pytest_ingress_chaos.base import outcomes
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.core.timeline import Timeline
 from pytest_ingress_chaos.report import recordscsv
-from pytest_ingress_chaos.timeline import Timeline
 
 FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
 

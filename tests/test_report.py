@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.clock import TestClock
+from pytest_ingress_chaos.base import outcomes
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.specs import SLOSpec
+from pytest_ingress_chaos.core.result import LoadResult, summarize
+from pytest_ingress_chaos.core.timeline import Timeline
+from pytest_ingress_chaos.core.verdict import judge
 from pytest_ingress_chaos.report import jsonreport, terminal
 from pytest_ingress_chaos.report.context import ReportContext
-from pytest_ingress_chaos.result import LoadResult, summarize
-from pytest_ingress_chaos.specs import SLOSpec
-from pytest_ingress_chaos.timeline import Timeline
-from pytest_ingress_chaos.verdict import judge
 
 CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim",
                         url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0,

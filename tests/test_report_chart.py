@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import EVENT_KINDS
+from pytest_ingress_chaos.base.backend import EVENT_KINDS
 from pytest_ingress_chaos.report import html, index, png
 from pytest_ingress_chaos.report.chart import (
     MAX_BARS,

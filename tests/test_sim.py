@@ -28,14 +28,14 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_ingress_chaos.backends.base import PodInfo, ProvisionRequest
 from pytest_ingress_chaos.backends.sim.client import SimBackend, SimService
 from pytest_ingress_chaos.backends.sim.spec import SimSpec
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.errors import SimulatorError
-from pytest_ingress_chaos.event import Event
-from pytest_ingress_chaos.specs import AlbSpec, ServiceSpec
-from pytest_ingress_chaos.timeline import Timeline
+from pytest_ingress_chaos.base.backend import PodInfo, ProvisionRequest
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.errors import SimulatorError
+from pytest_ingress_chaos.base.events import Event
+from pytest_ingress_chaos.base.specs import AlbSpec, ServiceSpec
+from pytest_ingress_chaos.core.timeline import Timeline
 
 TIME_SCALE = 0.2
 DEREGISTRATION_LAG = 10.0  # test seconds, SimTimings' default

@@ -572,7 +572,7 @@ def test_the_console_script_takes_signals_before_it_imports_the_package() -> Non
                           timeout=WAIT, check=True)
     assert done.stdout.strip() == str(sorted(["pytest_ingress_chaos",
                                               "pytest_ingress_chaos.ingress_sim",
-                                              "pytest_ingress_chaos.stopsignals"]))
+                                              "pytest_ingress_chaos.base.stopsignals"]))
 
 
 def test_pods_outlive_no_sigkilled_sim(start_sim: StartSim) -> None:

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from pytest_ingress_chaos import outcomes
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.result import LoadResult
-from pytest_ingress_chaos.result import summarize as _summarize
-from pytest_ingress_chaos.specs import SLOSpec
-from pytest_ingress_chaos.timeline import Timeline
-from pytest_ingress_chaos.verdict import FAIL, PASS, VOID, judge
+from pytest_ingress_chaos.base import outcomes
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.specs import SLOSpec
+from pytest_ingress_chaos.core.result import LoadResult
+from pytest_ingress_chaos.core.result import summarize as _summarize
+from pytest_ingress_chaos.core.timeline import Timeline
+from pytest_ingress_chaos.core.verdict import FAIL, PASS, VOID, judge
 
 
 def summarize(timeline: Timeline, rate: float, slo: SLOSpec | None = None) -> LoadResult:

@@ -9,12 +9,12 @@ import pytest
 from pytest_ingress_chaos.backends import REGISTRY
 from pytest_ingress_chaos.backends.sim.nodepolicy import NodePolicy, NodeView
 from pytest_ingress_chaos.backends.sim.spec import SimSpec
-from pytest_ingress_chaos.errors import SettingsError
-from pytest_ingress_chaos.markers import modes_from_marker, spec_from_marker
-from pytest_ingress_chaos.options import SessionSettings, options
-from pytest_ingress_chaos.options import resolve_session as _resolve_session
-from pytest_ingress_chaos.specs import DrainNode, KillPods, LoadSpec, ServiceSpec, SLOSpec
-from pytest_ingress_chaos.units import format_seconds, parse_duration
+from pytest_ingress_chaos.base.errors import SettingsError
+from pytest_ingress_chaos.base.specs import DrainNode, KillPods, LoadSpec, ServiceSpec, SLOSpec
+from pytest_ingress_chaos.base.units import format_seconds, parse_duration
+from pytest_ingress_chaos.settings.markers import modes_from_marker, spec_from_marker
+from pytest_ingress_chaos.settings.options import SessionSettings, options
+from pytest_ingress_chaos.settings.options import resolve_session as _resolve_session
 
 
 def resolve_session(cli: dict[str, object], ini: dict[str, object],

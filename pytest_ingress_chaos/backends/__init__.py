@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ..clock import TestClock
-from ..options import SessionSettings
-from ..specs import Spec
-from .base import Backend
+from ..base.backend import Backend
+from ..base.clock import TestClock
+from ..base.specs import Spec
+from ..settings.options import SessionSettings
 
 
 @dataclass(frozen=True)

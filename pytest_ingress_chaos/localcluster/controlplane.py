@@ -53,7 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..base.errors import BackendError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration

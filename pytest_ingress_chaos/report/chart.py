@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import outcomes
-from ..result import BUCKET
+from ..base import outcomes
+from ..core.result import BUCKET
 
 # More bars than this are merged, k buckets to a bar: an hour at 100 ms would be 36,000 bars,
 # a page of megabytes no one can read.

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..result import LoadResult
+from ..core.result import LoadResult
 from .context import ReportContext
 
 

@@ -1,7 +1,7 @@
 """What the cluster did, as lanes under the chart: per pod, endpoint, target and node, the
 states it was in (intervals) and what happened to it (points), from the report's events.
 
-The events are the backends' (``EVENT_KINDS`` in ``backends/base.py``). States are followed
+The events are the backends' (``EVENT_KINDS`` in ``base/backend.py``). States are followed
 from the first event on, provisioning included, so a pod Ready before load start is drawn Ready
 from the left edge; only what lies on the time axis is kept.
 """

@@ -24,11 +24,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from .. import outcomes
-from ..errors import ProgressError
-from ..specs import ChaosSpec, LoadSpec
-from ..timeline import Timeline
-from ..units import format_seconds
+from ..base import outcomes
+from ..base.errors import ProgressError
+from ..base.specs import ChaosSpec, LoadSpec
+from ..base.units import format_seconds
+from ..core.timeline import Timeline
 
 REFRESH = 1.0  # wall seconds between two refreshes of the line
 STOP_TIMEOUT = 5.0  # wall seconds the thread gets to erase its line and end

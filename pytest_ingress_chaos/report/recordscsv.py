@@ -15,8 +15,8 @@ import csv
 import io
 from pathlib import Path
 
-from .. import outcomes
-from ..timeline import Timeline
+from ..base import outcomes
+from ..core.timeline import Timeline
 from .jsonreport import file_stem
 
 COLUMNS = ("scheduled", "dispatched", "sent", "end", "outcome", "pod")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..result import LoadResult
-from ..units import format_seconds
+from ..base.units import format_seconds
+from ..core.result import LoadResult
 from .context import ReportContext
 
 MAX_TIMELINE_LINES = 60

@@ -1,1 +1,1 @@
-"""The backend contract suite: what every backend must do, seen through backends/base.py only."""
+"""The backend contract suite: what every backend must do, seen through base/backend.py only."""

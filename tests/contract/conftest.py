@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pytest_ingress_chaos.backends import REGISTRY, BackendConfig
-from pytest_ingress_chaos.backends.base import Backend
+from pytest_ingress_chaos.base.backend import Backend
+from pytest_ingress_chaos.base.specs import MODES
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import find_binaries
-from pytest_ingress_chaos.specs import MODES
 
 from .support import CLOCK, Story
 

@@ -1,7 +1,7 @@
 """What the contract tests share: the compressed clock, an event log, stories (one provisioned
 service each, its events checked when it ends) and ways of looking at a service from outside.
 
-Everything here goes through the contract in ``backends/base.py`` and a plain HTTP client to
+Everything here goes through the contract in ``base/backend.py`` and a plain HTTP client to
 the service's URL, never through a backend's internals. Every wall-clock bound is generous,
 because the machine may be shared with other test runs.
 """
@@ -20,7 +20,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from pytest_ingress_chaos.backends.base import (
+from pytest_ingress_chaos.base.backend import (
     EVENT_KINDS,
     POD_PHASES,
     Backend,
@@ -29,8 +29,8 @@ from pytest_ingress_chaos.backends.base import (
     ProvisionRequest,
     Service,
 )
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.specs import AlbSpec, ServiceSpec
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.specs import AlbSpec, ServiceSpec
 
 T = TypeVar("T")
 

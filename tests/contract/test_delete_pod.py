@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from pytest_ingress_chaos.errors import BackendError
-from pytest_ingress_chaos.specs import ServiceSpec
+from pytest_ingress_chaos.base.errors import BackendError
+from pytest_ingress_chaos.base.specs import ServiceSpec
 
 from .support import CLOCK, Story, eventually, reports_signals, wait_serving, wait_steady
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from pytest_ingress_chaos.backends.base import EVENT_KINDS, Capability
+from pytest_ingress_chaos.base.backend import EVENT_KINDS, Capability
 
 from .support import WAIT_TIMEOUT, Story, check_events, wait_serving, wait_steady
 

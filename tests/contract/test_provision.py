@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import Backend, Capability, Service
-from pytest_ingress_chaos.errors import BackendTimeout
-from pytest_ingress_chaos.specs import MODES
+from pytest_ingress_chaos.base.backend import Backend, Capability, Service
+from pytest_ingress_chaos.base.errors import BackendTimeout
+from pytest_ingress_chaos.base.specs import MODES
 
 from .support import PROVISION_TIMEOUT, Story, check_pod, hits
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import Backend, Service
-from pytest_ingress_chaos.errors import BackendError
-from pytest_ingress_chaos.specs import ServiceSpec
+from pytest_ingress_chaos.base.backend import Backend, Service
+from pytest_ingress_chaos.base.errors import BackendError
+from pytest_ingress_chaos.base.specs import ServiceSpec
 
 from .support import WAIT_TIMEOUT, Story, answers, eventually, hits
 

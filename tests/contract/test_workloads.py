@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import EXCLUDE_LABEL, Capability
-from pytest_ingress_chaos.errors import BackendError, BackendTimeout
-from pytest_ingress_chaos.specs import ServiceSpec
+from pytest_ingress_chaos.base.backend import EXCLUDE_LABEL, Capability
+from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.base.specs import ServiceSpec
 
 from .support import (
     WAIT_TIMEOUT,

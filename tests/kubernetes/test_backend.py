@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from pytest_ingress_chaos.backends import BackendConfig
-from pytest_ingress_chaos.backends.base import EXCLUDE_LABEL, Capability, Service
 from pytest_ingress_chaos.backends.kubernetes.apis import ApiError, JsonDict, KubeApi
 from pytest_ingress_chaos.backends.kubernetes.backend import KubernetesBackend
 from pytest_ingress_chaos.backends.kubernetes.labels import (
@@ -30,10 +29,11 @@ from pytest_ingress_chaos.backends.kubernetes.labels import (
     session_labels,
 )
 from pytest_ingress_chaos.backends.kubernetes.manifests import SERVICE_LABEL
-from pytest_ingress_chaos.clock import TestClock
-from pytest_ingress_chaos.errors import BackendError, BackendTimeout
-from pytest_ingress_chaos.options import SessionSettings
-from pytest_ingress_chaos.specs import ServiceSpec
+from pytest_ingress_chaos.base.backend import EXCLUDE_LABEL, Capability, Service
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.base.specs import ServiceSpec
+from pytest_ingress_chaos.settings.options import SessionSettings
 
 from ..contract.support import (
     CLOCK,

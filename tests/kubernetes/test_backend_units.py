@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from pytest_ingress_chaos.backends.base import EVENT_KINDS
 from pytest_ingress_chaos.backends.kubernetes import observers, sweeper
 from pytest_ingress_chaos.backends.kubernetes.apis import ApiError
 from pytest_ingress_chaos.backends.kubernetes.connect import connect
@@ -25,8 +24,9 @@ from pytest_ingress_chaos.backends.kubernetes.guard import OPT_INS, Guard, allow
 from pytest_ingress_chaos.backends.kubernetes.labels import session_labels
 from pytest_ingress_chaos.backends.kubernetes.lifecycle import ExitCleanup
 from pytest_ingress_chaos.backends.kubernetes.watches import ResourceWatch
-from pytest_ingress_chaos.errors import BackendError, BackendTimeout
-from pytest_ingress_chaos.options import CHAOS_SCOPES, SessionSettings, chaos_scopes
+from pytest_ingress_chaos.base.backend import EVENT_KINDS
+from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.settings.options import CHAOS_SCOPES, SessionSettings, chaos_scopes
 
 Obj = dict[str, Any]
 

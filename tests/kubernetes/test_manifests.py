@@ -41,8 +41,8 @@ from pytest_ingress_chaos.backends.kubernetes.manifests import (
     service_manifest,
     service_manifests,
 )
-from pytest_ingress_chaos.errors import SettingsError
-from pytest_ingress_chaos.specs import MODES, AlbSpec, ServiceSpec
+from pytest_ingress_chaos.base.errors import SettingsError
+from pytest_ingress_chaos.base.specs import MODES, AlbSpec, ServiceSpec
 
 RBAC_FILE = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
 OLDEST_SUPPORTED = Version("1.25")

@@ -28,7 +28,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ...errors import BackendError
+from ...base.errors import BackendError
 
 JsonDict = dict[str, Any]
 

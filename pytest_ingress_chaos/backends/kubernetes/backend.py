@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Mapping
 
-from ...errors import BackendError, BackendTimeout
+from ...base.backend import Capability, ProvisionRequest, ServiceIdentity
+from ...base.errors import BackendError, BackendTimeout
 from .. import BackendConfig
-from ..base import Capability, ProvisionRequest, ServiceIdentity
 from . import profiles, waits
 from .apis import ApiError, JsonDict, KubeApi
 from .connect import Connection, connect

@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes import config as _config
 
-from ...errors import BackendError
+from ...base.errors import BackendError
 
 # kubernetes.config has no type annotations (kubernetes.client has): typed as Any on purpose.
 config: Any = _config

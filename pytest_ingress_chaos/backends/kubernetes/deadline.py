@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from ...errors import BackendError, BackendTimeout
+from ...base.errors import BackendError, BackendTimeout
 from .apis import ApiError
 
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import BackendError
-from ...options import SessionSettings
+from ...base.errors import BackendError
+from ...settings.options import SessionSettings
 from . import pods
 from .labels import MANAGED_BY_LABEL, RUN_LABEL, created_by_run, labels_of
 

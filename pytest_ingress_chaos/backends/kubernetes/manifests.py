@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ... import kubenames
-from ...errors import SettingsError
-from ...specs import AlbSpec, ServiceSpec
+from ...base import kubenames
+from ...base.errors import SettingsError
+from ...base.specs import AlbSpec, ServiceSpec
 from . import profiles
 
 APP_NAME = "kubia"

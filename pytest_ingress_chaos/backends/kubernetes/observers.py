@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import BackendError
+from ...base.errors import BackendError
 from . import pods
 from .apis import JsonDict
 from .waits import rollout_done

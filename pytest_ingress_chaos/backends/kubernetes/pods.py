@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import POD_PHASES, PodInfo
+from ...base.backend import POD_PHASES, PodInfo
 from .manifests import CONTAINER_PORT
 
 Pod = Mapping[str, Any]

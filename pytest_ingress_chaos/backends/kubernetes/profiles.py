@@ -30,12 +30,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ...errors import SettingsError
-from ...specs import MODES, AlbSpec, ServiceSpec
+from ...base.errors import SettingsError
+from ...base.specs import MODES, AlbSpec, ServiceSpec
 
 # Kubernetes and AWS take whole seconds; the rule lives with the other value forms, since the
 # alb marker's own checks count in AWS's whole seconds too.
-from ...units import whole_seconds as whole_seconds
+from ...base.units import whole_seconds as whole_seconds
 
 DEFAULT_PROFILE = "aws-alb"
 

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from ...errors import BackendError
-from ..base import EXCLUDE_LABEL, EventSink, PodInfo, ServiceIdentity
+from ...base.backend import EXCLUDE_LABEL, EventSink, PodInfo, ServiceIdentity
+from ...base.errors import BackendError
 from . import pods
 from .apis import ApiError, JsonDict, KubeApi
 from .deadline import Deadline

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ...errors import BackendError
-from ...options import SessionSettings
-from ...units import positive_age
+from ...base.errors import BackendError
+from ...base.units import positive_age
+from ...settings.options import SessionSettings
 from .apis import ApiError, JsonDict, KubeApi
 from .connect import connect
 from .labels import (

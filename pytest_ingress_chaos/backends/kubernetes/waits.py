@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from ...errors import BackendTimeout
+from ...base.errors import BackendTimeout
 from . import pods
 from .apis import JsonDict, KubeApi
 from .deadline import Deadline

@@ -53,12 +53,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from ...chaos import Chaos, ChaosSchedule
-from ...clock import TIME_SCALE, TestClock
-from ...errors import ChaosError, IngressChaosError
-from ...event import Event
-from ...options import MAX_SEED
-from ...specs import (
+from ...base.backend import Capability, ProvisionRequest, Service
+from ...base.clock import TIME_SCALE, TestClock
+from ...base.errors import ChaosError, IngressChaosError
+from ...base.events import Event
+from ...base.specs import (
     DEFAULT_MODE,
     MODES,
     SIGTERM_BEHAVIOURS,
@@ -68,9 +67,8 @@ from ...specs import (
     ServiceSpec,
     field_parser,
 )
-from ...stopsignals import StopSignals
-from ...timeline import Timeline
-from ...units import (
+from ...base.stopsignals import StopSignals
+from ...base.units import (
     DURATION_FORMS,
     Count,
     count_at_least_zero,
@@ -78,7 +76,9 @@ from ...units import (
     format_seconds,
     positive_duration,
 )
-from ..base import Capability, ProvisionRequest, Service
+from ...core.chaos import Chaos, ChaosSchedule
+from ...core.timeline import Timeline
+from ...settings.options import MAX_SEED
 from .spec import SimSpec
 
 if TYPE_CHECKING:  # imported by Run.run(): see there

@@ -34,9 +34,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import IO, Any
 
-from ...errors import BackendError, BackendTimeout, SimulatorError
+from ...base.backend import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
+from ...base.errors import BackendError, BackendTimeout, SimulatorError
 from .. import BackendConfig
-from ..base import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
 from .cluster import DeploymentSpec
 from .spec import SimSpec
 from .timings import SimTimings

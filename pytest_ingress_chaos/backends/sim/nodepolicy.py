@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..base import EXCLUDE_LABEL
+from ...base.backend import EXCLUDE_LABEL
 
 __all__ = ["EXCLUDE_LABEL", "NEWEST", "NodePolicy", "NodeView", "controller_version"]
 

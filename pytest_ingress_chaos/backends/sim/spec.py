@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ... import units
-from ...specs import MAX_REPLICAS, Spec, parsed
+from ...base import units
+from ...base.specs import MAX_REPLICAS, Spec, parsed
 from .nodepolicy import NEWEST, controller_version
 
 # Each node is a kube-proxy listener and, in instance mode, a target that both ALB nodes health

@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import outcomes
-from .event import Event
+from ..base import outcomes
+from ..base.events import Event
 
 # Chaos events of one kind this close together (test seconds) are one action: kill_pods(count=3)
 # records one event per pod it kills.

@@ -23,9 +23,9 @@ import threading
 from collections.abc import Mapping
 from typing import IO, Any
 
-from ..clock import TestClock
-from ..errors import LoadWorkerError
-from ..specs import LoadSpec
+from ...base.clock import TestClock
+from ...base.errors import LoadWorkerError
+from ...base.specs import LoadSpec
 
 READY = b"ready\n"
 
@@ -40,7 +40,7 @@ class LoadWorkers:
         try:
             for offset in range(1, spec.processes):
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "pytest_ingress_chaos.load"],
+                    [sys.executable, "-m", "pytest_ingress_chaos.core.load"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     start_new_session=True,  # Ctrl-C goes to pytest, which stops us in order
                 )

@@ -20,9 +20,9 @@ import random
 import threading
 from collections.abc import Sequence
 
-from .backends.base import EXCLUDE_LABEL, Capability, Service
-from .errors import ChaosError, SettingsError
-from .specs import (
+from ..base.backend import EXCLUDE_LABEL, Capability, Service
+from ..base.errors import ChaosError, SettingsError
+from ..base.specs import (
     ChaosSpec,
     DrainNode,
     FieldError,
@@ -31,8 +31,8 @@ from .specs import (
     ScaleDeployment,
     ServiceSpec,
 )
+from ..base.units import boolean, format_seconds, shown
 from .timeline import Timeline
-from .units import boolean, format_seconds, shown
 
 # How long (test seconds) a chaos action that waits (rollout, drain) may take before the backend
 # gives up and says what it saw: grace periods, readiness gates and health checks add up.

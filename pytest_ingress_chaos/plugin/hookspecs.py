@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .report.context import ReportContext
-    from .result import LoadResult
+    from ..core.result import LoadResult
+    from ..report.context import ReportContext
 
 
 @pytest.hookspec

@@ -1,4 +1,4 @@
-"""``python -m pytest_ingress_chaos.load``: one load worker process (the child side of
+"""``python -m pytest_ingress_chaos.core.load``: one load worker process (the child side of
 ``workers.py``). It imports only the load generator, never the plugin or pytest.
 
 Reads its settings as one JSON line on stdin, answers ``ready``, waits for the common start
@@ -13,8 +13,8 @@ import pickle
 import sys
 import threading
 
-from ..clock import TestClock
-from ..specs import LoadSpec
+from ...base.clock import TestClock
+from ...base.specs import LoadSpec
 from ..timeline import Timeline
 from .generator import LoadGenerator
 from .workers import READY

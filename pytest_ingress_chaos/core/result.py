@@ -18,9 +18,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import outcomes
+from ..base import outcomes
+from ..base.events import Event
 from .disruption import Disruption, chaos_actions, measure
-from .event import Event
 from .load.stats import spectrum, summary_ms
 
 if TYPE_CHECKING:

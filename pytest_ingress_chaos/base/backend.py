@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..specs import AlbSpec, ServiceSpec
+from .specs import AlbSpec, ServiceSpec
 
 # source, kind, subject, message, stamped with time.monotonic() (the first argument).
 EventSink = Callable[[float, str, str, str, str], None]

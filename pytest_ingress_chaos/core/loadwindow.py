@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from . import units
+from ..base import units
+from ..base.errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError, SettingsError
+from ..base.specs import LoadSpec, SLOSpec
 from .chaos import ChaosSchedule
-from .errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError, SettingsError
 from .load.generator import LoadGenerator
 from .result import LoadResult, summarize
-from .specs import LoadSpec, SLOSpec
 from .timeline import Timeline
 from .verdict import FAIL, VOID, judge
 

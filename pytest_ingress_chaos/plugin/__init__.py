@@ -19,18 +19,11 @@ from typing import Any
 
 import pytest
 
-from .backends import REGISTRY, BackendConfig
-from .backends.base import Backend, Capability, ProvisionRequest, Service
-from .chaos import Chaos, ChaosSchedule, check_against_service
-from .clock import TestClock
-from .errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, SettingsError
-from .loadwindow import IngressLoad
-from .markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
-from .options import OptionDef, SessionSettings, options, resolve_session
-from .report import html, index, jsonreport, png, progress, recordscsv, terminal
-from .report.context import ReportContext
-from .result import LoadResult
-from .specs import (
+from ..backends import REGISTRY, BackendConfig
+from ..base.backend import Backend, Capability, ProvisionRequest, Service
+from ..base.clock import TestClock
+from ..base.errors import IngressChaosError, IngressSLOViolation, IngressVerdictVoid, SettingsError
+from ..base.specs import (
     CHAOS_SPECS,
     AlbSpec,
     ChaosSpec,
@@ -42,8 +35,15 @@ from .specs import (
     SLOSpec,
     Spec,
 )
-from .timeline import Timeline
-from .units import describe, format_seconds, positive_age
+from ..base.units import describe, format_seconds, positive_age
+from ..core.chaos import Chaos, ChaosSchedule, check_against_service
+from ..core.loadwindow import IngressLoad
+from ..core.result import LoadResult
+from ..core.timeline import Timeline
+from ..report import html, index, jsonreport, png, progress, recordscsv, terminal
+from ..report.context import ReportContext
+from ..settings.markers import MarkerDef, marker_help, modes_from_marker, spec_from_marker
+from ..settings.options import OptionDef, SessionSettings, options, resolve_session
 
 # How long (wall seconds) provisioning may take before the backend says what it saw.
 PROVISION_TIMEOUT = 300.0

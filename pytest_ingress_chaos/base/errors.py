@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .result import LoadResult
+    from ..core.result import LoadResult
 
 
 class IngressChaosError(Exception):

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httptools
 import httpx
 
-from .. import outcomes
+from ...base import outcomes
 
 Record = Callable[[float, float, float, float, int, "str | None"], None]
 # Every stamp is time.monotonic(), the clock of every timeline and process, at full resolution

@@ -15,9 +15,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..base.specs import SLOSpec
 from .load.records import LATE_SEND_THRESHOLD
 from .result import RATE_TOLERANCE, LoadResult
-from .specs import SLOSpec
 
 PASS, FAIL, VOID = "pass", "fail", "void"
 # What chaos sets going: a window that ends before these have happened has not seen the story.

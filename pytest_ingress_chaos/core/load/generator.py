@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import LoadGeneratorError
-from ..specs import LoadSpec
+from ...base.errors import LoadGeneratorError
+from ...base.specs import LoadSpec
 from .engines import connection_cap, make_engine, now
 from .records import LATE_SEND_THRESHOLD
 from .schedule import Schedule

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import SettingsError
-from .specs import (
+from ..base.errors import SettingsError
+from ..base.specs import (
     CHAOS_SPECS,
     MODES,
     AlbSpec,
@@ -23,7 +23,7 @@ from .specs import (
     SLOSpec,
     Spec,
 )
-from .units import choice
+from ..base.units import choice
 
 S = TypeVar("S", bound=Spec)
 

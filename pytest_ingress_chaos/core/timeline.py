@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 
-from .clock import TestClock
-from .event import Event
+from ..base.clock import TestClock
+from ..base.events import Event
 from .load.records import RequestLog
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import kubenames, units
-from .clock import TIME_SCALE
-from .errors import SettingsError
-from .specs import DEFAULT_MODE, MODES, FieldError, LoadSpec, field_parser
+from ..base import kubenames, units
+from ..base.clock import TIME_SCALE
+from ..base.errors import SettingsError
+from ..base.specs import DEFAULT_MODE, MODES, FieldError, LoadSpec, field_parser
 
 PROFILES = ("aws-alb", "gke", "nginx", "generic")
 # A public kubia image (the field report's sample app family): GET on 8080 answers
