@@ -36,22 +36,22 @@ if TYPE_CHECKING:
     from .core.result import ErrorWindow, LoadResult
 
 _EXPORTS = {
-    "IngressLoad": "loadwindow",
-    "Chaos": "chaos",
-    "Service": "backends.base",
-    "PodInfo": "backends.base",
-    "LoadResult": "result",
-    "ErrorWindow": "result",
-    "Event": "event",
-    "Disruption": "disruption",
-    "IngressChaosError": "errors",
-    "SettingsError": "errors",
-    "ChaosError": "errors",
-    "LoadGeneratorError": "errors",
-    "BackendError": "errors",
-    "BackendTimeout": "errors",
-    "IngressSLOViolation": "errors",
-    "IngressVerdictVoid": "errors",
+    "IngressLoad": "core.loadwindow",
+    "Chaos": "core.chaos",
+    "Service": "base.backend",
+    "PodInfo": "base.backend",
+    "LoadResult": "core.result",
+    "ErrorWindow": "core.result",
+    "Event": "base.events",
+    "Disruption": "core.disruption",
+    "IngressChaosError": "base.errors",
+    "SettingsError": "base.errors",
+    "ChaosError": "base.errors",
+    "LoadGeneratorError": "base.errors",
+    "BackendError": "base.errors",
+    "BackendTimeout": "base.errors",
+    "IngressSLOViolation": "base.errors",
+    "IngressVerdictVoid": "base.errors",
 }
 
 __all__ = [
