@@ -634,7 +634,7 @@ def test_keepalive_timeout_shorter_than_the_alb_idle_timeout_fails_with_502s(
         "  Outcomes: 200 x*, 502 x*",
     ])
     result.stdout.re_match_lines([  # the summary table, sorted by test name
-        r"ok +ip +100 +0 +- +- +test_\w+\.py::test_matched\[ip\]$",
+        r"ok +ip +100 +0 +- +- +- +test_\w+\.py::test_matched\[ip\]$",
         r"FAILED +ip +100 +\d+ .*test_\w+\.py::test_mismatch\[ip\]  \(502 x\d+\)$",
     ])
 

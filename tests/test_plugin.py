@@ -93,10 +93,15 @@ def test_a_failed_verdict_shows_its_report_once_on_ci_and_its_headline_in_summar
         "::test_pod_kill[ip] - Failed: ingress SLO violated in ")
     assert re.fullmatch(r"  - \d+ of \d+ requests failed; ingress_slo allows max_errors=0",
                         output[summary + 2])
-    assert output[summary + 3].startswith("=====")  # the headline ends the summary line
+    # ... and says why, from the events, with the remedy and its figure.
+    assert re.fullmatch(r"  why: target of kubia-\w+ stayed healthy \d+\.\d s after the pod was "
+                        r"deleted; \d+ errors in that stretch\. Remedy: a preStop sleep longer "
+                        r"than the .*", output[summary + 3]), output[summary + 3]
+    assert output[summary + 4].startswith("=====")  # the headline ends the summary line
     failure = next(ET.parse(pytester.path / "junit.xml").iter("failure"))
     message = failure.get("message", "")
-    assert message.startswith("Failed: ingress SLO violated in ") and message.count("\n") == 1
+    # The headline: the violation and why.
+    assert message.startswith("Failed: ingress SLO violated in ") and message.count("\n") == 2
     assert "Error windows (seconds from load start):" in (failure.text or "")
 
 

@@ -64,14 +64,14 @@ def test_a_few_windows_are_all_listed() -> None:
 def test_summary_rows_show_three_windows_and_count_the_rest() -> None:
     header, line = terminal.summary_table([row(scattered_errors(every=25))])
     assert header.split() == ["verdict", "mode", "requests", "errors", "disruption", "error",
-                              "windows", "(s)", "test"]
+                              "windows", "(s)", "dereg", "lag", "test"]
     assert line == ("FAILED   ip            1000      40          -  0..0, 2.5..2.5, 5..5 +37 "
-                    "more  test_x.py::test_race[ip]  (502 x40)")
+                    "more          -  test_x.py::test_race[ip]  (502 x40)")
 
 
 def test_summary_rows_without_errors() -> None:
     clean = row(scattered_errors(every=10_000))  # only request 0 fails
     clean.update(errors=0, by_outcome={"200": 1000}, windows=[], verdict="ok")
     assert terminal.summary_table([clean])[1] == (
-        "ok       ip            1000       0          -  -                  "
+        "ok       ip            1000       0          -  -                          -  "
         "test_x.py::test_race[ip]")

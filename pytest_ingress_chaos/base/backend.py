@@ -63,6 +63,11 @@ EVENT_KINDS: Mapping[str, str] = {
                           "answers (its node is gone): they fail until health checks mark it "
                           "unhealthy or it is deregistered",
     "kube-proxy.synced": "kube-proxy on every node forwards to the current endpoints",
+    # the load balancer as its cloud's API shows it (source "aws", docs/aws-evidence.md)
+    "aws.note": "what the AWS API says about the test's load balancer (its target group, "
+                "attributes, where they differ from the markers), or why there is no AWS view",
+    "aws.gap": "the AWS API gave no target health from here (throttled, denied, no answer), "
+               "or gives it again",
     # workloads and nodes
     "rollout.started": "a rollout began replacing the Deployment's pods",
     "rollout.done": "every pod of the Deployment is of the new revision and Ready",

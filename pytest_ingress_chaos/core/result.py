@@ -228,7 +228,7 @@ def _disruptions(timeline: Timeline, events: list[Event], uncertified: set[int],
             verdicts.append(False)
     return measure(actions, [timeline.offset(log.intended[i]) for i in order], verdicts,
                    [log.outcome[i] for i in order], timeline.clock.test(1 / target_rate),
-                   recovered_after)
+                   recovered_after, events)
 
 
 def summarize(timeline: Timeline, target_rate: float, *, ignore: Collection[str] = (),

@@ -46,7 +46,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,6 +272,8 @@ class AlbController:
         self.nodes = self._informer("/api/v1/nodes", "nodes")
         self.slices: Informer | None = None
         self._pending_gates: set[tuple[str, str]] = set()
+        # Called with each new stack and its Ingress (elbv2api.py binds its target group).
+        self.on_stack: list[Callable[[Key, _IngressStack, Obj], Awaitable[None]]] = []
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._background.spawn(coro, name)
@@ -355,6 +357,8 @@ class AlbController:
                     await stack.close()
                     raise
                 self.stacks[key] = stack
+                for hook in self.on_stack:
+                    await hook(key, stack, ingress)
             stack.sync()
             await self._publish(ingress, stack)
 

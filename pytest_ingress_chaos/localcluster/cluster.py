@@ -4,7 +4,9 @@
 controller-manager, scheduler on loopback, nodes ``node-1`` .. ``node-N``), then the kubelet
 stand-in (``kubelet.py``) and the AWS Load Balancer Controller stand-in (``albcontroller.py``)
 on one asyncio event loop in a thread of their own, so a test (or the command) keeps its own
-thread free. Point anything that speaks Kubernetes at :attr:`LocalCluster.kubeconfig`.
+thread free. Point anything that speaks Kubernetes at :attr:`LocalCluster.kubeconfig`, and
+anything that speaks AWS at the environment in :attr:`LocalCluster.aws_env` (``aws.env`` next to
+the kubeconfig: the stand-in ALBs as the ELBv2 API, ``elbv2api.py``).
 
 ``ingress-local-cluster`` (also ``python -m pytest_ingress_chaos.localcluster``) runs one until
 Ctrl-C or SIGTERM::
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING
 from ..backends.sim.timings import SimTimings
 from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError
+from .elbv2api import Elbv2Api, aws_environment
 from .kubeapi import KubeApi
 from .kubelet import Kubelet
 
@@ -140,6 +143,7 @@ class LocalCluster:
         self.events = EventLog()
         self.kubelet: Kubelet | None = None
         self.alb_controller: AlbController | None = None
+        self.elbv2: Elbv2Api | None = None
         #: Seconds from start() to: the control plane up, the stand-ins up (``total``).
         self.timings_s: dict[str, float] = {}
         self._thread: threading.Thread | None = None
@@ -153,6 +157,16 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.control_plane.kubeconfig
+
+    @property
+    def aws_env(self) -> Path:
+        """``KEY=value`` lines: the ELBv2 API stand-in's endpoint, region, dummy credentials."""
+        return self.kubeconfig.parent / "aws.env"
+
+    def aws_environment(self) -> dict[str, str]:
+        """The environment a boto3 client needs to see the stand-in ALBs (after start)."""
+        assert self.elbv2 is not None, "the local cluster is not running"
+        return aws_environment(self.elbv2.endpoint)
 
     @property
     def node_names(self) -> list[str]:
@@ -254,13 +268,19 @@ class LocalCluster:
             }
             self.kubelet = Kubelet(api, cp.node_names, self.timings, emit, node_ips=node_ips)
             self.alb_controller = AlbController(api, self.timings, emit, seed=self.seed)
+            self.elbv2 = Elbv2Api(self.alb_controller, api)
+            self.alb_controller.on_stack.append(self.elbv2.bind)
             try:
+                await self.elbv2.start()
+                self.aws_env.write_text("".join(
+                    f"{key}={value}\n" for key, value in self.aws_environment().items()))
                 await self.kubelet.start()
                 await self.alb_controller.start()
                 self._ready.set()
                 await self._stop_requested.wait()
             finally:
                 await self.alb_controller.stop()
+                await self.elbv2.close()
                 await self.kubelet.stop()
         finally:
             await api.aclose()
@@ -347,9 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         starting = False
         print(cluster.kubeconfig, flush=True)
-        log.info("nodes: %s; time scale %g; export KUBECONFIG=%s; Ctrl-C or SIGTERM stops "
-                 "everything", ", ".join(cluster.node_names), args.time_scale,
-                 cluster.kubeconfig)
+        log.info("nodes: %s; time scale %g; export KUBECONFIG=%s; the ALBs through the ELBv2 "
+                 "API: set -a; . %s; set +a. Ctrl-C or SIGTERM stops everything",
+                 ", ".join(cluster.node_names), args.time_scale, cluster.kubeconfig,
+                 cluster.aws_env)
         while not stop_requested.wait(0.5):
             pass
         log.info("stopping")

@@ -668,6 +668,7 @@ def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
         "errors": result.errors, "by_outcome": result.by_outcome,
         "windows": [(round(w.start, 2), round(w.end, 2)) for w in result.error_windows],
         "disruption": terminal.disruption_cell(result), "verdict": verdict,
+        "dereg_lag": terminal.lag_cell(result),
     })
 
 

@@ -127,6 +127,10 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
         ("time scale", _time_scale(result)),
         ("run", _e(context.get("run", "-"))),
     ]
+    notes = [str(e.get("message", "")) for e in result.get("events", [])
+             if e.get("kind") == "aws.note"]
+    if notes:  # the ALB's own view: its target group and attributes, or why there is none
+        rows.append(("ALB (AWS API)", "<br>".join(_e(note) for note in notes)))
     if result.get("runner_errors"):
         rows.insert(6, ("runner side", f"{_e(result['runner_errors'])} failures of the machine "
                                        "running the tests, not charged to the ingress"))
@@ -145,8 +149,11 @@ def _disruptions(result: Mapping[str, Any]) -> str:
         return "<h2>Disruptions</h2><p class=\"muted\">no chaos action in this test</p>"
     head = ("<tr><th>action at</th><th>action</th><th>subject</th><th>errors from</th>"
             "<th>to</th><th class=\"n\">length</th><th class=\"n\">errors</th>"
-            "<th>by outcome</th><th>recovered</th></tr>")
+            "<th>by outcome</th><th>recovered</th><th class=\"n\">deregistration lag</th>"
+            "</tr>")
     rows = []
+    told = [f'<p class="explanation">{_e(d["explanation"])}</p>' for d in disruptions
+            if d.get("explanation")]
     for d in disruptions:
         action = d.get("action", {})
         recovered = (f"yes, at {_s(d.get('recovered_at'))}" if d.get("recovered")
@@ -157,9 +164,11 @@ def _disruptions(result: Mapping[str, Any]) -> str:
             f'<td>{_e(action.get("subject", ""))}</td><td>{_s(d.get("start"))}</td>'
             f'<td>{_s(d.get("end"))}</td><td class="n">{_s(d.get("length", 0.0))}</td>'
             f'<td class="n">{_e(d.get("errors", 0))}</td>'
-            f'<td>{_e(_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td></tr>')
+            f'<td>{_e(_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td>'
+            f'<td class="n" title="{_e(d.get("lag_source") or "")}">'
+            f'{_s(d.get("deregistration_lag"))}</td></tr>')
     return (f'<h2>Disruptions, per chaos action</h2><table class="list disruptions">{head}'
-            f'{"".join(rows)}</table>')
+            f'{"".join(rows)}</table>{"".join(told)}')
 
 
 def _error_windows(result: Mapping[str, Any]) -> str:

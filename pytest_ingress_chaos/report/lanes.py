@@ -41,6 +41,8 @@ _KINDS: Mapping[str, tuple[str, str | None]] = {
     "target.draining": ("ALB targets", "draining"),
     "target.removed": ("ALB targets", "end"),
     "target.unreachable": ("ALB targets", "unreachable"),
+    "aws.note": ("ALB targets", None),
+    "aws.gap": ("ALB targets", None),
     "rollout.started": ("workload", "rollout"),
     "rollout.done": ("workload", "end"),
     "deployment.scaled": ("workload", None),

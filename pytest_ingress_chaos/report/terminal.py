@@ -31,7 +31,9 @@ def headline(result: LoadResult, context: ReportContext) -> str:
         lines = [f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to retry):"]
     else:
         lines = [f"ingress SLO violated in {context.test}:"]
-    return "\n".join(lines + [f"  - {violation}" for violation in result.violations])
+    lines += [f"  - {violation}" for violation in result.violations]
+    lines += [f"  why: {d.explanation}" for d in result.disruptions if d.explanation and d.errors]
+    return "\n".join(lines)
 
 
 def render(result: LoadResult, context: ReportContext) -> str:
@@ -45,6 +47,8 @@ def render(result: LoadResult, context: ReportContext) -> str:
         f"timeout {format_seconds(context.timeout)}",
         f"  {result.requests} requests, {result.achieved_rate:.2f} req/s achieved, "
         f"{result.errors} errors ({result.error_rate:.2%})",
+        # The ALB's own view: its target group, attributes, or why there is none (aws/).
+        *(f"  {e.message}" for e in result.events if e.kind == "aws.note"),
     ]
     latency, lag = result.latency, result.send_lag
     lines.append(
@@ -128,10 +132,20 @@ def _disruption_lines(result: LoadResult) -> list[str]:
             "not recovered by the end of the window"
         lines.append(what + f"{d.length:.2f} s ({d.start:.2f} .. {d.end:.2f}), {d.errors} "
                      f"errors: {_counts(d.by_outcome)}; {after}")
+    for d in result.disruptions[:MAX_WINDOW_LINES]:
+        if d.explanation:
+            lines.append(f"    {d.action.at:7.2f}  deregistration lag {d.deregistration_lag:.2f} s"
+                         f" ({d.lag_source}): {d.explanation}")
     if len(result.disruptions) > MAX_WINDOW_LINES:
         lines.append(f"    ... {len(result.disruptions) - MAX_WINDOW_LINES} more in the JSON "
                      "report")
     return lines
+
+
+def lag_cell(result: LoadResult) -> str:
+    """The summary table's deregistration lag column: the longest, "-" when none was seen."""
+    lags = [d.deregistration_lag for d in result.disruptions if d.deregistration_lag is not None]
+    return f"{max(lags):.2f}s" if lags else "-"
 
 
 def disruption_cell(result: LoadResult) -> str:
@@ -147,9 +161,9 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
     """The session's summary table, one line per load window, sorted by test id. ``rows`` are
     the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, disruption
     (``disruption_cell``), verdict (ok, FAILED, VOID, xfail or XPASS, as pytest names its
-    outcomes)."""
+    outcomes), dereg_lag (``lag_cell``)."""
     lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7} {'disruption':>10}  "
-             "error windows (s)  test"]
+             "error windows (s)  dereg lag  test"]
     for row in sorted(rows, key=lambda r: r["test"]):
         windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
         if len(row["windows"]) > SUMMARY_WINDOWS:
@@ -159,5 +173,5 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
         suffix = f"  ({errors})" if errors else ""
         lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
                      f"{row['errors']:>7} {row['disruption']:>10}  {windows:<17}  "
-                     f"{row['test']}{suffix}")
+                     f"{row.get('dereg_lag', '-'):>9}  {row['test']}{suffix}")
     return lines

@@ -24,6 +24,7 @@ from ..base.errors import SettingsError
 from ..base.specs import DEFAULT_MODE, MODES, FieldError, LoadSpec, field_parser
 
 PROFILES = ("aws-alb", "gke", "nginx", "generic")
+AWS_EVIDENCE = ("auto", "on", "off")
 # A public kubia image (the field report's sample app family): GET on 8080 answers
 # "You've hit <hostname>".
 DEFAULT_IMAGE = "luksa/kubia:latest"
@@ -221,6 +222,15 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
         OptionDef("instance_annotations", "kubernetes backend, generic profile: the Ingress "
                   "annotations in instance mode: key=value, one per line, or a JSON object",
                   ingress_annotations, None, "ANNOTATIONS"),
+        # --- the kubernetes backend on AWS (docs/aws-evidence.md) ---------------------------
+        OptionDef("aws_evidence", "kubernetes backend: the ALB's own view of its targets from "
+                  "the AWS API: auto (on with the aws-alb profile and AWS credentials), on, off "
+                  "(default auto)", units.choice(*AWS_EVIDENCE), "auto", "WHEN"),
+        OptionDef("aws_region", "the AWS region of the ALBs (default: boto3's: AWS_REGION, "
+                  "the profile's)", text, None, "REGION", flag="--aws-region"),
+        OptionDef("aws_profile", "the AWS profile of the credentials (default: boto3's chain: "
+                  "environment, AWS_PROFILE, web identity, instance metadata)", text, None,
+                  "NAME", flag="--aws-profile"),
     )
 
 
@@ -246,6 +256,9 @@ class SessionSettings:
     allow_chaos_on: frozenset[str] = frozenset()
     ip_annotations: Mapping[str, str] | None = None
     instance_annotations: Mapping[str, str] | None = None
+    aws_evidence: str = "auto"
+    aws_region: str | None = None
+    aws_profile: str | None = None
 
     def annotations_per_mode(self) -> dict[str, Mapping[str, str]]:
         """The generic profile's Ingress annotations given, by target type."""

@@ -7,7 +7,9 @@ and returns only once the service is in a steady state through its ingress (``wa
 
 Capabilities: none of the optional ones. The API cannot signal a container (CONTAINER_KILL),
 a drained node stays (NODE_TERMINATION is the cloud's business), and load balancer target states
-live in the cloud provider's API, not Kubernetes' (TARGET_STATES).
+live in the cloud provider's API, not Kubernetes'. On AWS they are read from there when the
+evidence is on (``aws/``): ``target.*`` events of source ``aws``, not a capability a test may
+require, since credentials decide it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ...base.errors import BackendError, BackendTimeout
 from .. import BackendConfig
 from . import profiles, waits
 from .apis import ApiError, JsonDict, KubeApi
+from .aws.access import Access, open_access
+from .aws.evidence import SOURCE as AWS_SOURCE
+from .aws.evidence import Observation
 from .connect import Connection, connect
 from .deadline import Deadline
 from .guard import Guard, allowed_chaos
@@ -72,6 +77,9 @@ class KubernetesBackend:
         self._services: list[KubernetesService] = []
         self._closed = False
         self._cleanup = ExitCleanup(self.close, f"the kubernetes backend ({self.namespace})")
+        self.aws: Access = open_access(self.settings.aws_evidence, self.profile.name,
+                                       region=self.settings.aws_region,
+                                       aws_profile=self.settings.aws_profile)
 
     def describe(self) -> str:
         c = self.connection
@@ -180,6 +188,7 @@ class KubernetesBackend:
             for body in bodies[1:]:
                 self._create(body)
             self._wait_steady(service, manifest, request, deadline)
+            self._observe_aws(service, request)
         except BaseException:
             try:
                 service.teardown()
@@ -239,6 +248,23 @@ class KubernetesBackend:
                      f"{state.consecutive} consecutive 2xx, every Ready pod answered "
                      f"({', '.join(sorted(state.answered))}) after {deadline.elapsed():.1f} s",
                      source="ingress")
+
+    def _observe_aws(self, service: KubernetesService, request: ProvisionRequest) -> None:
+        """The ALB's own view of the service's targets, until teardown; or the one line that
+        says why there is none (silent for profiles other than aws-alb unless asked for)."""
+        if self.aws.client is None:
+            if self.profile.name == "aws-alb" or self.settings.aws_evidence == "on":
+                service.emit("aws.note", service.name, f"the ALB's own view (AWS API) is off: "
+                             f"{self.aws.off}", source=AWS_SOURCE)
+            return
+        observation = Observation(
+            self.aws, self.api, self.namespace, service.name, request.mode, request.alb,
+            lambda at, kind, subject, message: service.emit(kind, subject, message,
+                                                            source=AWS_SOURCE, at=at))
+        observation.start()
+        for line in observation.lines:
+            service.emit("aws.note", service.name, line, source=AWS_SOURCE)
+        service.on_teardown.append(observation.stop)
 
     def _forget(self, service: KubernetesService) -> None:
         with self._lock:

@@ -70,6 +70,7 @@ class KubernetesService:
         self._watches: list[ResourceWatch] = []
         self._cordoned: list[str] = []
         self._excluded: list[str] = []  # nodes this service labelled EXCLUDE_LABEL
+        self.on_teardown: list[Callable[[], None]] = []  # e.g. the AWS target health poller
 
     @property
     def namespace(self) -> str:
@@ -317,6 +318,8 @@ class KubernetesService:
         self.cancel.set()
         self._quiet.set()
         self.stop_watches()
+        for stop in self.on_teardown:
+            stop()
         errors: list[BackendError] = []
         # The Ingress first: the load balancer stops sending before the pods go.
         for kind, delete in (("Ingress", self.api.networking.delete_namespaced_ingress),
