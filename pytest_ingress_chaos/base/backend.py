@@ -201,7 +201,8 @@ class Backend(Protocol):
         ...
 
     def describe(self) -> str:
-        """One line for the pytest header: what this backend is pointed at."""
+        """Lines for the pytest header: what this backend is pointed at (the first), and what
+        else a user must know before reading the reports (one line each)."""
         ...
 
     def close(self) -> None:

@@ -238,7 +238,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"ingress-chaos: {target}, seed {session.seed}, run {session.run_id}{scale}"]
     if not s.url and REGISTRY[s.backend].describe_in_header:
         try:
-            lines.append(f"ingress-chaos: {session.backend().describe()}")
+            lines += [f"ingress-chaos: {line}"
+                      for line in session.backend().describe().splitlines()]
         except IngressChaosError as exc:
             raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
     return lines

@@ -28,6 +28,7 @@ from .apis import ApiError, JsonDict, KubeApi
 from .aws.access import Access, open_access
 from .aws.evidence import SOURCE as AWS_SOURCE
 from .aws.evidence import Observation
+from .aws.poller import DEFAULT_INTERVAL, MIN_POLL_INTERVAL
 from .connect import Connection, connect
 from .deadline import Deadline
 from .guard import Guard, allowed_chaos
@@ -83,8 +84,14 @@ class KubernetesBackend:
 
     def describe(self) -> str:
         c = self.connection
-        return (f"kubernetes (context {c.context}, server {c.server}, profile "
-                f"{self.profile.name}, namespace {self.namespace})")
+        described = (f"kubernetes (context {c.context}, server {c.server}, profile "
+                     f"{self.profile.name}, namespace {self.namespace})")
+        if self.aws.client is not None:
+            return (f"{described}\nthe ALB's own view (AWS API): on, region {self.aws.region}, "
+                    f"endpoint {self.aws.endpoint}")
+        if self.profile.name == "aws-alb" or self.settings.aws_evidence == "on":
+            return f"{described}\nthe ALB's own view (AWS API) is off: {self.aws.off}"
+        return described
 
     # --- the namespace --------------------------------------------------------------------
 
@@ -260,7 +267,9 @@ class KubernetesBackend:
         observation = Observation(
             self.aws, self.api, self.namespace, service.name, request.mode, request.alb,
             lambda at, kind, subject, message: service.emit(kind, subject, message,
-                                                            source=AWS_SOURCE, at=at))
+                                                            source=AWS_SOURCE, at=at),
+            # Under a time scale (the local cluster's) the targets change that much faster.
+            interval=max(MIN_POLL_INTERVAL, DEFAULT_INTERVAL * self.settings.time_scale))
         observation.start()
         for line in observation.lines:
             service.emit("aws.note", service.name, line, source=AWS_SOURCE)

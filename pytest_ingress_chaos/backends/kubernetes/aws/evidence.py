@@ -52,8 +52,9 @@ class Observation:
             self._say(f"the ALB's own view is off for this test: "
                       f"{faults.describe(_call_of(exc), exc)}")
             return
-        self._say(f"target group {self.group.arn.rsplit(':', 1)[-1]} ({self.group.target_type},"
-                  f" found by {self.group.found_by})")
+        name = self.group.description.get("TargetGroupName") or self.group.arn
+        self._say(f"target group {name} ({self.group.target_type}, found by "
+                  f"{self.group.found_by})")
         self._read_attributes(client, self.group)
         self._read_names()
         self.poller = TargetHealthPoller(client, self.group.arn, self.emit, self.subject,

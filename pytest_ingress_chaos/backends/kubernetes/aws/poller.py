@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 0.25  # seconds between calls: 4 a second
 MAX_INTERVAL = 5.0
+MIN_POLL_INTERVAL = 0.05  # wall seconds, however compressed the test's time
 # AWS's states -> the contract's target events (base/backend.py EVENT_KINDS).
 _KINDS = {"initial": "target.registered", "healthy": "target.healthy",
           "unhealthy": "target.unhealthy", "draining": "target.draining",
