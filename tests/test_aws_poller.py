@@ -3,13 +3,16 @@ does not answer is no data and one line, never an exception; data coming back sa
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
 from pytest_ingress_chaos.backends.kubernetes.aws import faults
+from pytest_ingress_chaos.backends.kubernetes.aws.access import CALLS
 from pytest_ingress_chaos.backends.kubernetes.aws.poller import MAX_INTERVAL, TargetHealthPoller
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/k8s-x/0123"
@@ -76,3 +79,11 @@ def test_throttling_backs_off_and_the_data_coming_back_is_said() -> None:
     assert seen[1][2].startswith("AWS target health again, after ")
     assert seen[2][1:] == ("kubia-a", "target 198.18.0.7 (kubia-a) registered (healthy), as "
                                       "AWS reports it")
+
+
+def test_the_documented_iam_policy_allows_every_call_the_evidence_makes() -> None:
+    policy = json.loads((Path(__file__).parents[1] / "deploy" /
+                         "aws-evidence-iam-policy.json").read_text())
+    (statement,) = policy["Statement"]
+    assert sorted(statement["Action"]) == sorted(f"elasticloadbalancing:{call}"
+                                                 for call in CALLS)

@@ -54,7 +54,7 @@ def _from_binding(api: KubeApi, namespace: str, service: str, seen: list[str]
         listed = api.call(f"list {TGB[2]} in namespace {namespace}",
                           api.custom.list_namespaced_custom_object, *TGB[:2], namespace, TGB[2])
     except ApiError as exc:
-        seen.append(f"TargetGroupBindings not readable ({exc}; deploy/aws-evidence-rbac.yaml)")
+        seen.append(f"TargetGroupBindings not readable ({exc}; deploy/rbac.yaml)")
         return None, ""
     names = []
     for binding in listed.get("items") or []:
