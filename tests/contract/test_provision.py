@@ -79,8 +79,9 @@ def test_provisioning_reports_events(provisioned: tuple[Story, Service]) -> None
 def test_backend_describes_itself(backend: Backend, backend_name: str) -> None:
     assert backend.name == backend_name
     assert all(isinstance(capability, Capability) for capability in backend.capabilities)
-    line = backend.describe()
-    assert isinstance(line, str) and line.strip() and "\n" not in line, repr(line)
+    described = backend.describe()  # header lines: what it is pointed at first, then notes
+    assert isinstance(described, str) and described.strip(), repr(described)
+    assert all(line.strip() for line in described.splitlines()), repr(described)
 
 
 def test_services_are_independent(backend: Backend, request: pytest.FixtureRequest) -> None:
