@@ -271,6 +271,29 @@ class Choice(Domain):
 
 
 @dataclass(frozen=True)
+class Age(Duration):
+    """A duration > 0 with no upper bound (the sweeper's TTL: how old a leftover is)."""
+
+    lo: float = 0.0
+    hi: float = 1e7  # for drawing valid values; none is too long
+    open_lo: bool = True
+
+    @property
+    def says(self) -> str:  # type: ignore[override]
+        return "duration > 0s"
+
+    def _out_of_range(self) -> st.SearchStrategy[float]:
+        return st.floats(max_value=0.0)
+
+    def invalid_text(self) -> st.SearchStrategy[str]:
+        return st.one_of(
+            self._out_of_range().map(lambda x: f"{x!r}s"), st.just("-1s"), st.just("0"),
+            foreign(st.integers(1, 9)).map(lambda n: n + "s"),
+            st.sampled_from(["5 parsecs", "5sec", "1e3s", "s", "5h5m", "5s\n5", "inf s"]),
+            st.sampled_from(JUNK_TEXT))
+
+
+@dataclass(frozen=True)
 class Boolean(Domain):
     says = "true or false"
 
@@ -700,6 +723,10 @@ OPTIONS: dict[str, Domain] = {
     "time_scale": Number(0.01, 10, open_lo=False),
     "report_dir": Text(says="non-blank path", convert=Path),
     "records": Boolean(),
+    "provision_timeout": POSITIVE_DURATION,
+    "sweep": Boolean(),
+    "sweep_ttl": Age(),
+    "sweep_dry_run": Boolean(),
     "kubeconfig": Text(says="non-blank path", convert=Path),
     "kube_context": Text(),
     "profile": Choice(("aws-alb", "gke", "nginx", "generic")),

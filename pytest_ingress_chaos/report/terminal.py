@@ -3,11 +3,12 @@ windows, chaos and cluster events on the same clock, requests per serving pod)."
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from ..base.units import format_seconds
 from ..core.result import LoadResult
 from .context import ReportContext
+from .summary import SummaryRow
 
 MAX_TIMELINE_LINES = 60
 MAX_WINDOW_LINES = 10  # scattered errors (a keep-alive race) can make hundreds of windows
@@ -143,21 +144,18 @@ def disruption_cell(result: LoadResult) -> str:
     return f"{longest.length:.2f}s" if longest.errors else "0s"
 
 
-def summary_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The session's summary table, one line per load window, sorted by test id. ``rows`` are
-    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, disruption
-    (``disruption_cell``), verdict (ok, FAILED, VOID, xfail or XPASS, as pytest names its
-    outcomes)."""
+def summary_table(rows: Iterable[SummaryRow]) -> list[str]:
+    """The session's summary table, one line per load window, sorted by test id."""
     lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7} {'disruption':>10}  "
              "error windows (s)  test"]
-    for row in sorted(rows, key=lambda r: r["test"]):
-        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
-        if len(row["windows"]) > SUMMARY_WINDOWS:
-            windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
-        errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
+    for row in sorted(rows, key=lambda r: r.test):
+        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row.windows[:SUMMARY_WINDOWS]) or "-"
+        if len(row.windows) > SUMMARY_WINDOWS:
+            windows += f" +{len(row.windows) - SUMMARY_WINDOWS} more"
+        errors = ", ".join(f"{k} x{n}" for k, n in row.by_outcome.items()
                            if not k.startswith("2"))
         suffix = f"  ({errors})" if errors else ""
-        lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
-                     f"{row['errors']:>7} {row['disruption']:>10}  {windows:<17}  "
-                     f"{row['test']}{suffix}")
+        lines.append(f"{row.verdict:<8} {row.mode:<9} {row.requests:>8} "
+                     f"{row.errors:>7} {row.disruption:>10}  {windows:<17}  "
+                     f"{row.test}{suffix}")
     return lines
