@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ingress_chaos.base.backend import EVENT_KINDS
+from pytest_ingress_chaos.base.events import EventKind
 from pytest_ingress_chaos.report import html, index, png
 from pytest_ingress_chaos.report.chart import (
     MAX_BARS,
@@ -175,7 +175,7 @@ def test_lanes_follow_states_from_provisioning_and_keep_chaos_before_the_axis() 
 def test_every_kind_a_backend_may_report_has_its_lane() -> None:
     """A kind added to the backend contract without a lane would land in "other"."""
     events = [{"at": 1.0, "source": "cluster", "kind": kind, "subject": "x", "message": kind}
-              for kind in EVENT_KINDS]
+              for kind in EventKind]
     assert "other" not in {lane.name for lane in lanes(events, 0.0, 2.0)}
 
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..base.events import EventKind
 from ..base.specs import SLOSpec
 from .load.records import LATE_SEND_THRESHOLD
 from .result import RATE_TOLERANCE, LoadResult
@@ -22,8 +23,9 @@ from .result import RATE_TOLERANCE, LoadResult
 PASS, FAIL, VOID = "pass", "fail", "void"
 # What chaos sets going: a window that ends before these have happened has not seen the story.
 CHAOS_CONSEQUENCES = frozenset({
-    "pod.deleted", "pod.prestop", "pod.signal", "pod.exited", "pod.gone", "node.cordoned",
-    "node.terminated", "rollout.started", "deployment.scaled",
+    EventKind.POD_DELETED, EventKind.POD_PRESTOP, EventKind.POD_SIGNAL, EventKind.POD_EXITED,
+    EventKind.POD_GONE, EventKind.NODE_CORDONED, EventKind.NODE_TERMINATED,
+    EventKind.ROLLOUT_STARTED, EventKind.DEPLOYMENT_SCALED,
 })
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
+from ..base.events import EventKind
 from .chart import (
     CHAOS_COLOUR,
     ERROR_WINDOW_COLOUR,
@@ -31,9 +32,9 @@ LATENCY_HEIGHT = 120
 GAP = 30  # between the charts, room for the time axis labels
 LANE_HEADER = 20
 ROW = 16
-MARK_COLOURS = {"pod.gone": "#000000", "pod.signal": "#c62828", "pod.prestop": "#ef6c00",
-                "target.removed": "#4a148c", "endpoint.removed": "#4e342e",
-                "node.terminated": "#000000"}
+MARK_COLOURS: dict[str, str] = {EventKind.POD_GONE: "#000000", EventKind.POD_SIGNAL: "#c62828",
+                EventKind.POD_PRESTOP: "#ef6c00", EventKind.TARGET_REMOVED: "#4a148c",
+                EventKind.ENDPOINT_REMOVED: "#4e342e", EventKind.NODE_TERMINATED: "#000000"}
 
 
 def _f(value: float) -> str:

@@ -24,8 +24,8 @@ from pytest_ingress_chaos.backends.kubernetes.guard import OPT_INS, Guard, allow
 from pytest_ingress_chaos.backends.kubernetes.labels import session_labels
 from pytest_ingress_chaos.backends.kubernetes.lifecycle import ExitCleanup
 from pytest_ingress_chaos.backends.kubernetes.watches import ResourceWatch
-from pytest_ingress_chaos.base.backend import EVENT_KINDS
 from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.base.events import EventKind
 from pytest_ingress_chaos.settings.options import CHAOS_SCOPES, SessionSettings, chaos_scopes
 
 Obj = dict[str, Any]
@@ -36,7 +36,7 @@ class Recorder:
         self.events: list[tuple[float, str, str, str]] = []
 
     def __call__(self, t: float, kind: str, subject: str, message: str) -> None:
-        assert kind in EVENT_KINDS, kind
+        assert kind in set(EventKind), kind
         self.events.append((t, kind, subject, message))
 
     def kinds(self, subject: str | None = None) -> list[str]:

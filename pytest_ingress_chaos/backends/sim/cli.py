@@ -283,15 +283,15 @@ class LiveTimeline(Timeline):
         self._finished = False
         self._writing = threading.Lock()  # events are written in the order they are recorded
 
-    def record(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
+    def record(self, stamp: float, source: str, kind: str, subject: str, message: str) -> None:
         with self._writing:
             if self._finished:
                 return
-            super().record(t, source, kind, subject, message)
+            super().record(stamp, source, kind, subject, message)
             if self.load_start is None:
-                self._held.append((t, source, kind, subject, message))
+                self._held.append((stamp, source, str(kind), subject, message))
             else:
-                self._write(t, source, kind, subject, message)
+                self._write(stamp, source, str(kind), subject, message)
 
     def start(self, announce: Callable[[], None]) -> float:
         """Make now test second 0: ``announce()`` (the URL line), then what was held back."""

@@ -34,8 +34,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import IO, Any
 
-from ...base.backend import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
+from ...base.backend import Capability, PodInfo, ProvisionRequest, ServiceIdentity
 from ...base.errors import BackendError, BackendTimeout, SimulatorError
+from ...base.events import EventSink
 from .. import BackendConfig
 from .cluster import DeploymentSpec
 from .spec import SimSpec
@@ -115,8 +116,8 @@ class SimBackend:
             if message["type"] == "event":
                 sink = self._sinks.get(message["service"])
                 if sink is not None:
-                    sink(message["t"], message["source"], message["kind"],
-                         message["subject"], message["message"])
+                    sink(stamp=message["t"], source=message["source"], kind=message["kind"],
+                         subject=message["subject"], message=message["message"])
             else:
                 with self._lock:
                     done, slot, _ = self._pending.pop(message["id"], (None, [], None))
