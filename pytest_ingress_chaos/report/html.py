@@ -17,6 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..base.outcomes import format_counts
 from . import svg
 from .chart import (
     ERROR_WINDOW_COLOUR,
@@ -73,10 +74,6 @@ def _s(seconds: Any) -> str:
     return "-" if seconds is None else f"{float(seconds):.2f} s"
 
 
-def _counts(counts: Mapping[str, Any]) -> str:
-    return ", ".join(f"{label} x{n}" for label, n in counts.items()) or "none"
-
-
 def _legend(data: ChartData) -> str:
     items = [f'<li><span class="swatch" style="background:{outcome_colour(band)}"></span>'
              f'{_e(band)}{" (runner side)" if is_runner_side(band) else ""}</li>'
@@ -120,7 +117,7 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
                      f"(target {_e(result.get('target_rate', '?'))} req/s, "
                      f"{float(result.get('achieved_rate', 0.0)):.2f} achieved)"),
         ("errors", f"{_e(result.get('errors', 0))} charged to the ingress"),
-        ("outcomes", _e(_counts(result.get("by_outcome", {})))),
+        ("outcomes", _e(format_counts(result.get("by_outcome", {})))),
         ("latency", " ".join(f"{p} {float(latency[p]):.1f} ms" for p in
                              ("p50", "p90", "p99", "max") if p in latency) or "-"),
         ("seed", _e(context.get("seed", "?"))),
@@ -157,7 +154,7 @@ def _disruptions(result: Mapping[str, Any]) -> str:
             f'<td>{_e(action.get("subject", ""))}</td><td>{_s(d.get("start"))}</td>'
             f'<td>{_s(d.get("end"))}</td><td class="n">{_s(d.get("length", 0.0))}</td>'
             f'<td class="n">{_e(d.get("errors", 0))}</td>'
-            f'<td>{_e(_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td></tr>')
+            f'<td>{_e(format_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td></tr>')
     return (f'<h2>Disruptions, per chaos action</h2><table class="list disruptions">{head}'
             f'{"".join(rows)}</table>')
 
@@ -168,7 +165,7 @@ def _error_windows(result: Mapping[str, Any]) -> str:
         return "<h2>Error windows</h2><p class=\"muted\">none</p>"
     rows = "".join(
         f"<tr><td>{_s(w['start'])}</td><td>{_s(w['end'])}</td><td class=\"n\">"
-        f"{_e(w['count'])}</td><td>{_e(_counts(w.get('by_outcome', {})))}</td>"
+        f"{_e(w['count'])}</td><td>{_e(format_counts(w.get('by_outcome', {})))}</td>"
         f"<td>{'yes' if w.get('recovered', True) else 'no'}</td></tr>" for w in windows)
     return ("<h2>Error windows</h2><table class=\"list\"><tr><th>from</th><th>to</th>"
             f"<th class=\"n\">errors</th><th>by outcome</th><th>recovered</th></tr>{rows}</table>")

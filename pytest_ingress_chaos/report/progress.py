@@ -93,7 +93,7 @@ class WindowProgress:
         elif self.chaos:
             rest.append("no chaos left")
         count = f"errors {sum(errors.values())}"
-        kinds = ", ".join(f"{kind} x{n}" for kind, n in errors.most_common(_KINDS_SHOWN))
+        kinds = outcomes.format_counts(errors.most_common(_KINDS_SHOWN))
         more = ", ..." if len(errors) > _KINDS_SHOWN else ""
         # The kinds of error go first when the terminal is narrow; then the end is cut.
         for errors_part in ([f"{count} ({kinds}{more})"] if errors else []) + [count]:

@@ -6,10 +6,10 @@ the browser shows on hover: no script, no library, nothing fetched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from html import escape
 
 from ..base.events import EventKind
+from ..base.outcomes import format_counts
 from .chart import (
     CHAOS_COLOUR,
     ERROR_WINDOW_COLOUR,
@@ -49,11 +49,6 @@ def _title(text: str) -> str:
     return f"<title>{escape(text)}</title>"
 
 
-def _counts(counts: dict[str, int] | Iterable[tuple[str, int]]) -> str:
-    items = counts.items() if isinstance(counts, dict) else counts
-    return ", ".join(f"{label} x{n}" for label, n in items) or "none"
-
-
 class _Figure:
     def __init__(self, data: ChartData, lanes: list[Lane]) -> None:
         self.data = data
@@ -89,7 +84,7 @@ class _Figure:
             x0, x1 = self.x(w.start), self.x(w.end)
             end = "" if w.recovered else " (not recovered by the end of the window)"
             title = _title(f"error window {_s(w.start)} .. {_s(w.end)}: {w.count} errors "
-                           f"({_counts(dict(w.by_outcome))}){end}")
+                           f"({format_counts(dict(w.by_outcome))}){end}")
             self.add(
                 f'<rect class="error-window" x="{_f(x0)}" y="{_f(self.requests_top)}" '
                 f'width="{_f(max(x1 - x0, 2.0))}" '

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from ..base.units import format_seconds
 from ..core.result import LoadResult
 from .context import ReportContext
@@ -18,16 +19,12 @@ def _ms(value: float) -> str:
     return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.2f}ms"
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name} x{n}" for name, n in counts.items()) or "none"
-
-
 def headline(result: LoadResult, context: ReportContext) -> str:
     """The verdict and its violations, without the figures: what one-line summaries show (the
     short test summary, a JUnit failure's message). Empty for a clean pass."""
     if not result.violations:
         return ""
-    if result.verdict == "void":
+    if result.verdict == VerdictKind.VOID:
         lines = [f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to retry):"]
     else:
         lines = [f"ingress SLO violated in {context.test}:"]
@@ -61,15 +58,16 @@ def render(result: LoadResult, context: ReportContext) -> str:
         stalls = ", ".join(f"{s.start:.2f}..{s.end:.2f}" for s in result.stalls[:5])
         more = f" +{len(result.stalls) - 5} more" if len(result.stalls) > 5 else ""
         lines.append(f"  Generator stalled at {stalls}{more} s; errors not certified there: "
-                     f"{_counts(result.uncertified_by_outcome)}")
-    lines.append(f"  Outcomes: {_counts(result.by_outcome)}")
+                     f"{format_counts(result.uncertified_by_outcome)}")
+    lines.append(f"  Outcomes: {format_counts(result.by_outcome)}")
     if result.runner_errors:
         lines.append(f"  Runner-side failures (not counted against the ingress): "
                      f"{result.runner_errors}")
     if result.error_windows:
         lines.append("  Error windows (seconds from load start):")
         shown_windows = result.error_windows[:MAX_WINDOW_LINES]
-        lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: {_counts(w.by_outcome)}"
+        lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: "
+                  f"{format_counts(w.by_outcome)}"
                   + ("  (not recovered by the end of the window)" if not w.recovered else "")
                   for w in shown_windows]
         if len(result.error_windows) > len(shown_windows):
@@ -87,7 +85,7 @@ def render(result: LoadResult, context: ReportContext) -> str:
         (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= since
     ]
     for w in result.error_windows:
-        rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {_counts(w.by_outcome)}"))
+        rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {format_counts(w.by_outcome)}"))
         rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"
                      if w.recovered else
                      f"{'load':<10} <<< errors not recovered by the end of the window "
@@ -127,7 +125,7 @@ def _disruption_lines(result: LoadResult) -> list[str]:
         after = f"recovered at {d.recovered_at:.2f}" if d.recovered_at is not None else \
             "not recovered by the end of the window"
         lines.append(what + f"{d.length:.2f} s ({d.start:.2f} .. {d.end:.2f}), {d.errors} "
-                     f"errors: {_counts(d.by_outcome)}; {after}")
+                     f"errors: {format_counts(d.by_outcome)}; {after}")
     if len(result.disruptions) > MAX_WINDOW_LINES:
         lines.append(f"    ... {len(result.disruptions) - MAX_WINDOW_LINES} more in the JSON "
                      "report")
@@ -154,8 +152,8 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
         windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
         if len(row["windows"]) > SUMMARY_WINDOWS:
             windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
-        errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
-                           if not k.startswith("2"))
+        errors = format_counts([(k, n) for k, n in row["by_outcome"].items()
+                                if not is_success_label(k)], empty="")
         suffix = f"  ({errors})" if errors else ""
         lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
                      f"{row['errors']:>7} {row['disruption']:>10}  {windows:<17}  "
