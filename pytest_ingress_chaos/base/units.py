@@ -12,6 +12,7 @@ Arabic-Indic or fullwidth digits, which nobody types on purpose in a test settin
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 import re
@@ -47,11 +48,38 @@ def shown(value: object) -> str:
     return _SHOWN.repr(value)
 
 
-def format_seconds(seconds: float) -> str:
-    """Short human form of a duration: ``250ms``, ``5s``, ``1.5s``."""
+class DurationStyle(enum.Enum):
+    """The forms a duration is written in, each for one kind of reader."""
+
+    SHORT = "short"  # 250ms, 5s, 1.5s: as users write durations (messages, headers)
+    ON_AXIS = "on-axis"  # 1.23 s: a place on a report's time axis, to the hundredth
+    LIVE = "live"  # 12.3s, 123s: the live progress line, whose width barely moves
+    AGE = "age"  # 2h03m, 45m10s, 30s: an age people read at a glance (whole seconds)
+    PLAIN = "plain"  # 15, 0.5: a bare number of seconds, as ``sleep`` and annotations read it
+
+
+def format_duration(seconds: float, style: DurationStyle = DurationStyle.SHORT) -> str:
+    """The one duration formatter: ``seconds`` in ``style``."""
+    if style is DurationStyle.ON_AXIS:
+        return f"{seconds:.2f} s"
+    if style is DurationStyle.LIVE:
+        return f"{seconds:.1f}s" if seconds < 100 else f"{seconds:.0f}s"
+    if style is DurationStyle.AGE:
+        hours, rest = divmod(max(0, int(seconds)), 3600)
+        minutes, whole = divmod(rest, 60)
+        if hours:
+            return f"{hours}h{minutes:02d}m"
+        return f"{minutes}m{whole:02d}s" if minutes else f"{whole}s"
+    if style is DurationStyle.PLAIN:  # never 1e+06, never float noise past the millisecond
+        return f"{round(seconds, 3):.3f}".rstrip("0").rstrip(".") or "0"
     if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+def format_seconds(seconds: float) -> str:
+    """Short human form of a duration: ``250ms``, ``5s``, ``1.5s`` (``DurationStyle.SHORT``)."""
+    return format_duration(seconds)
 
 
 def _format_bound(seconds: float) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.outcomes import format_counts
+from ..base.units import DurationStyle, format_duration
 from . import svg
 from .chart import (
     ERROR_WINDOW_COLOUR,
@@ -71,7 +72,7 @@ def _e(value: object) -> str:
 
 
 def _s(seconds: Any) -> str:
-    return "-" if seconds is None else f"{float(seconds):.2f} s"
+    return "-" if seconds is None else format_duration(float(seconds), DurationStyle.ON_AXIS)
 
 
 def _legend(data: ChartData) -> str:

@@ -10,6 +10,7 @@ from html import escape
 
 from ..base.events import EventKind
 from ..base.outcomes import format_counts
+from ..base.units import DurationStyle, format_duration
 from .chart import (
     CHAOS_COLOUR,
     ERROR_WINDOW_COLOUR,
@@ -42,7 +43,7 @@ def _f(value: float) -> str:
 
 
 def _s(seconds: float) -> str:
-    return f"{seconds:.2f} s"
+    return format_duration(seconds, DurationStyle.ON_AXIS)
 
 
 def _title(text: str) -> str:

@@ -26,6 +26,7 @@ from pytest_ingress_chaos.backends.kubernetes.lifecycle import ExitCleanup
 from pytest_ingress_chaos.backends.kubernetes.watches import ResourceWatch
 from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
 from pytest_ingress_chaos.base.events import EventKind
+from pytest_ingress_chaos.base.units import DurationStyle, format_duration
 from pytest_ingress_chaos.settings.options import CHAOS_SCOPES, SessionSettings, chaos_scopes
 
 Obj = dict[str, Any]
@@ -428,7 +429,8 @@ def test_sweeper_selects_only_old_namespaces_with_a_created_label() -> None:
              sweeper.Managed("going", "r3", 1_000, True),
              sweeper.Managed("unlabelled", "r4", None, False)]
     assert [m.name for m in sweeper.expired(found, 3600, now)] == ["old"]
-    assert sweeper.age_text(7380) == "2h03m" and sweeper.age_text(75) == "1m15s"
+    age = DurationStyle.AGE
+    assert format_duration(7380, age) == "2h03m" and format_duration(75, age) == "1m15s"
 
 
 def test_sweeper_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
