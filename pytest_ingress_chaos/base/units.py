@@ -12,6 +12,7 @@ Arabic-Indic or fullwidth digits, which nobody types on purpose in a test settin
 
 from __future__ import annotations
 
+import argparse
 import enum
 import math
 import numbers
@@ -19,10 +20,11 @@ import re
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 Parser = Callable[[Any], Any]
+T = TypeVar("T")
 
 # Surrounding blanks are forgiven (an ini file's indentation, a shell's quoting), nothing else.
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
@@ -333,3 +335,17 @@ def describe(parse: Parser) -> str | None:
     """What ``parse`` accepts, in words, when it says (the range parsers and choices do)."""
     text = getattr(parse, "accepted", None)
     return text if isinstance(text, str) else None
+
+
+def argparse_type(parse: Callable[[object], T], name: str) -> Callable[[str], T]:
+    """Adapt a parser to argparse, keeping its message (which says what is accepted): argparse
+    would replace a plain ValueError with a bare "invalid value"."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert

@@ -39,6 +39,9 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 from ..backends.sim.timings import SimTimings
+from ..base.clock import TIME_SCALE, TestClock
+from ..base.errors import SettingsError
+from ..base.units import argparse_type
 from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError
 from .kubeapi import KubeApi
@@ -125,8 +128,12 @@ class LocalCluster:
         startup_timeout: float = 60.0,
         tmp_parent: str | os.PathLike[str] | None = None,
     ) -> None:
+        try:
+            clock = TestClock(TIME_SCALE(time_scale))
+        except ValueError as exc:
+            raise SettingsError(f"LocalCluster(time_scale={time_scale!r}): {exc}") from None
         self.timings = SimTimings(
-            time_scale=time_scale,
+            clock=clock,
             registration_lag=registration_lag,
             deregistration_lag=deregistration_lag,
             lag_jitter=lag_jitter,
@@ -279,7 +286,7 @@ def _parser() -> argparse.ArgumentParser:
         "line, logs on stderr, stops everything on Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--nodes", type=int, default=3, help="nodes to register (default 3)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
+    parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
     parser.add_argument("--registration-lag", type=float, default=10.0,
@@ -299,8 +306,6 @@ def _parser() -> argparse.ArgumentParser:
 def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
-    if args.time_scale <= 0:
-        parser.error("--time-scale must be > 0")
     for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")

@@ -17,6 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..base.clock import TestClock
 from ..base.outcomes import format_counts
 from ..base.units import DurationStyle, format_duration
 from . import svg
@@ -100,7 +101,8 @@ def _time_scale(result: Mapping[str, Any]) -> str:
     if scale == 1:
         return "1 (test seconds are wall-clock seconds)"
     duration = float(result.get("duration", 0.0))
-    return (f"{scale:g}: {duration:.2f} test s = {duration * scale:.2f} wall-clock s; rates are "
+    wall = TestClock(scale).wall(duration)
+    return (f"{scale:g}: {duration:.2f} test s = {wall:.2f} wall-clock s; rates are "
             "per wall-clock second; every other time on this page is in test seconds, "
             "latencies in wall-clock ms")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..base.clock import TestClock
 from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from ..base.units import format_seconds
 from ..core.result import LoadResult
@@ -106,7 +107,7 @@ def _time_scale_lines(result: LoadResult) -> list[str]:
     second, so the request counts add up only against wall-clock seconds."""
     if result.time_scale == 1:
         return []
-    wall = result.duration * result.time_scale
+    wall = TestClock(result.time_scale).wall(result.duration)
     return [f"  time scale {result.time_scale:g}: {result.duration:.2f} test s = {wall:.2f} "
             f"wall-clock s; rates are per wall-clock second ({result.target_rate:g} req/s x "
             f"{wall:.2f} s = {result.target_rate * wall:.0f} requests scheduled); every other "

@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from ...base.backend import Capability, PodInfo, ProvisionRequest, ServiceIdentity
+from ...base.clock import TestClock
 from ...base.errors import BackendError, BackendTimeout, SimulatorError
 from ...base.events import EventSink
 from .. import BackendConfig
@@ -159,7 +160,7 @@ class SimBackend:
             nodes=sim.nodes, **{f.name: getattr(spec, f.name)
                                 for f in dataclasses.fields(DeploymentSpec) if f.name != "nodes"})
         timings = SimTimings(
-            time_scale=self.time_scale,
+            clock=TestClock(self.time_scale),
             registration_lag=sim.registration_lag,
             deregistration_lag=sim.deregistration_lag,
             lag_jitter=sim.lag_jitter,

@@ -154,9 +154,10 @@ class SimServer:
                              controller_version: str = NEWEST) -> dict[str, Any]:
         if service_id in self.services:
             raise ValueError(f"service {service_id!r} exists already")
-        service = ServiceStack(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
-                             seed, self._emitter(service_id), port=port,
-                             algorithm=algorithm, controller_version=controller_version)
+        service = ServiceStack(mode, DeploymentSpec.from_json(deployment),
+                               SimTimings.from_json(timings), seed, self._emitter(service_id),
+                               port=port, algorithm=algorithm,
+                               controller_version=controller_version)
         self.services[service_id] = service
         try:
             await service.start()
