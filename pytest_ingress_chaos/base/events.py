@@ -117,6 +117,13 @@ class Event:
     message: str  # one human-readable line
 
 
+def timeline_line(at: float, source: str, message: str) -> str:
+    """One line of a timeline as people read it (the terminal report, ``ingress-sim``'s
+    output): ``   12.34  cluster    pod kubia-x2x9k deleted``."""
+    at = at if abs(at) >= 0.005 else 0.0  # no "-0.00"
+    return f"{at:8.2f}  {source:<10} {message}"
+
+
 class EventSink(Protocol):
     """Where a backend reports what it observes: called with named arguments, ``stamp`` being
     the ``time.monotonic()`` instant it happened at."""

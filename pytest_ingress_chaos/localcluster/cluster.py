@@ -38,7 +38,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
-from ..backends.sim.timings import SimTimings
+from ..backends.sim.timings import DEFAULTS, SimTimings
 from ..base.clock import TIME_SCALE, TestClock
 from ..base.errors import SettingsError
 from ..base.units import argparse_type
@@ -119,10 +119,10 @@ class LocalCluster:
         nodes: int = 3,
         *,
         time_scale: float = 1.0,
-        registration_lag: float = 10.0,
-        deregistration_lag: float = 10.0,
-        lag_jitter: float = 2.0,
-        kubelet_lag: float = 0.5,
+        registration_lag: float = DEFAULTS.registration_lag,
+        deregistration_lag: float = DEFAULTS.deregistration_lag,
+        lag_jitter: float = DEFAULTS.lag_jitter,
+        kubelet_lag: float = DEFAULTS.kubelet_lag,
         seed: int | None = None,
         binaries: Binaries | None = None,
         startup_timeout: float = 60.0,
@@ -289,15 +289,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
-    parser.add_argument("--registration-lag", type=float, default=10.0,
+    parser.add_argument("--registration-lag", type=float, default=DEFAULTS.registration_lag,
                         help="the ALB controller's lag before registering new ip targets, "
-                        "seconds (default 10)")
-    parser.add_argument("--deregistration-lag", type=float, default=10.0,
-                        help="its lag before deregistering gone ip targets (default 10)")
-    parser.add_argument("--lag-jitter", type=float, default=2.0,
-                        help="each lag is drawn from lag +- jitter (default 2)")
-    parser.add_argument("--kubelet-lag", type=float, default=0.5,
-                        help="from a pod's deletion to the kubelet acting on it (default 0.5)")
+                        "seconds (default %(default)g)")
+    parser.add_argument("--deregistration-lag", type=float, default=DEFAULTS.deregistration_lag,
+                        help="its lag before deregistering gone ip targets (default "
+                        "%(default)g)")
+    parser.add_argument("--lag-jitter", type=float, default=DEFAULTS.lag_jitter,
+                        help="each lag is drawn from lag +- jitter (default %(default)g)")
+    parser.add_argument("--kubelet-lag", type=float, default=DEFAULTS.kubelet_lag,
+                        help="from a pod's deletion to the kubelet acting on it (default "
+                        "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base.clock import TestClock
+from ..base.events import timeline_line
 from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from ..base.units import format_seconds
 from ..core.result import LoadResult
@@ -82,21 +83,20 @@ def render(result: LoadResult, context: ReportContext) -> str:
     # One clock: what happened, and where the errors began and ended, in order. Provisioning
     # came before 0; chaos done before the window started, and what followed it, belongs here.
     since = min([0.0] + [e.at for e in result.events if e.source == "chaos"])
-    rows: list[tuple[float, int, str]] = [
-        (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= since
+    rows: list[tuple[float, int, str, str]] = [
+        (e.at, 1, e.source, e.message) for e in result.events if e.at >= since
     ]
     for w in result.error_windows:
-        rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {format_counts(w.by_outcome)}"))
-        rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"
+        rows.append((w.start, 0, "load", f">>> errors begin: {format_counts(w.by_outcome)}"))
+        rows.append((w.end, 2, "load", f"<<< errors end ({w.count} in this window)"
                      if w.recovered else
-                     f"{'load':<10} <<< errors not recovered by the end of the window "
-                     f"({w.count} so far)"))
+                     f"<<< errors not recovered by the end of the window ({w.count} so far)"))
     rows.sort()
     if rows:
         lines.append("")
         lines.append("Timeline (seconds from load start):")
         shown = rows[:MAX_TIMELINE_LINES]
-        lines += [f"  {at:7.2f}  {text}" for at, _, text in shown]
+        lines += [f" {timeline_line(at, source, text)}" for at, _, source, text in shown]
         if len(rows) > len(shown):
             lines.append(f"  ... {len(rows) - len(shown)} more events in the JSON report")
     return "\n".join(lines)

@@ -56,7 +56,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ...base.backend import Capability, ProvisionRequest, Service
 from ...base.clock import TIME_SCALE, TestClock
 from ...base.errors import ChaosError, IngressChaosError
-from ...base.events import Event
+from ...base.events import Event, timeline_line
 from ...base.specs import (
     DEFAULT_MODE,
     MODES,
@@ -307,8 +307,7 @@ class LiveTimeline(Timeline):
 
 
 def human_line(event: dict[str, Any]) -> str:
-    at = event["at"] if abs(event["at"]) >= 0.005 else 0.0  # no "-0.00"
-    return f"{at:8.2f}  {event['source']:<10} {event['message']}"
+    return timeline_line(event["at"], event["source"], event["message"])
 
 
 def json_line(event: dict[str, Any]) -> str:

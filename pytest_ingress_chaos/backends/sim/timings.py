@@ -79,3 +79,7 @@ class SimTimings:
     def from_json(cls, data: dict[str, Any]) -> SimTimings:
         fields = dict(data)
         return cls(clock=TestClock(float(fields.pop("time_scale", 1.0))), **fields)
+
+
+# The defaults, the one place they are written: the sim marker and the local cluster read them.
+DEFAULTS = SimTimings()
