@@ -35,12 +35,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ..backends.sim.timings import DEFAULTS, SimTimings
 from ..base.clock import TIME_SCALE, TestClock
 from ..base.errors import SettingsError
+from ..base.stopsignals import StopSignals
 from ..base.units import argparse_type
 from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError
@@ -324,19 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    stop_requested = threading.Event()
+    signals = StopSignals()
+    # Interrupt the start once; LocalCluster.start cleans up what it began, and a second
+    # signal must not interrupt that cleanup (only the first one raises).
+    signals.interrupting = True
     starting = True
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if starting and not stop_requested.is_set():
-            # Interrupt the start once; LocalCluster.start cleans up what it began, and a
-            # second signal must not interrupt that cleanup.
-            stop_requested.set()
-            raise KeyboardInterrupt
-        stop_requested.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
     cluster = LocalCluster(
         args.nodes,
         time_scale=args.time_scale,
@@ -352,19 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ControlPlaneError as exc:  # LocalClusterError too; start() cleaned up
             print(f"ingress-local-cluster: {exc}", file=sys.stderr)
             return 1
-        starting = False
+        starting = signals.interrupting = False
         print(cluster.kubeconfig, flush=True)
         log.info("nodes: %s; time scale %g; export KUBECONFIG=%s; Ctrl-C or SIGTERM stops "
                  "everything", ", ".join(cluster.node_names), args.time_scale,
                  cluster.kubeconfig)
-        while not stop_requested.wait(0.5):
-            pass
-        log.info("stopping")
+        signals.wait()
+        log.info("stopping (%s)", signals.reason)
     except KeyboardInterrupt:  # a signal while starting
         log.info("interrupted while starting; stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        signals.block()  # a second Ctrl-C must not cut the cleanup
         stopped = time.monotonic()
         cluster.stop()  # idempotent: after a failed or interrupted start there is little left
         if not starting:
