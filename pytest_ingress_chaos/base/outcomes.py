@@ -7,9 +7,15 @@ Who is to blame differs by kind. A status code, a refused or reset connection an
 from the ingress or from what stands behind it. A name that does not resolve or a local socket
 that cannot be opened (no file descriptors, no ephemeral ports left) is the machine running the
 tests: such failures are reported on their own and never counted against the ingress.
+
+Here too: how outcomes are counted in text (``502 x20, timeout x3``), and how a whole load window
+ended (:class:`VerdictKind`).
 """
 
 from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
 
 TIMEOUT = -1
 CONNECTION_REFUSED = -2
@@ -46,4 +52,31 @@ def label(code: int) -> str:
 
 
 def is_success(code: int) -> bool:
+    """The one rule for a successful request: a 2xx status."""
     return 200 <= code < 300
+
+
+def is_success_label(label: str) -> bool:
+    """The same rule for an outcome's label, as reports and JSON carry it: ``"204"`` is a
+    success, ``"502"`` and ``"timeout"`` are not."""
+    return label.isdigit() and is_success(int(label))
+
+
+def format_counts(counts: Mapping[str, int] | Iterable[tuple[str, int]],
+                  empty: str = "none") -> str:
+    """``{"502": 20, "timeout": 3}`` -> ``"502 x20, timeout x3"``; ``empty`` when there are
+    none."""
+    items = counts.items() if isinstance(counts, Mapping) else counts
+    return ", ".join(f"{name} x{n}" for name, n in items) or empty
+
+
+class VerdictKind(str, enum.Enum):
+    """How a load window ended. The values are what the JSON report and the summary carry;
+    members compare equal to them."""
+
+    PASS = "pass"
+    FAIL = "fail"  # the ingress broke the SLO
+    VOID = "void"  # the load generator could not hold its schedule: neither pass nor fail
+
+    def __str__(self) -> str:
+        return self.value

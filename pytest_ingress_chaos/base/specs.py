@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from . import units
+from .clock import TestClock
 from .errors import SettingsError
 from .outcomes import LABEL_CODES, RUNNER_SIDE_LABELS
 
@@ -146,7 +147,7 @@ class LoadSpec(Spec):
     def requests(self, time_scale: float) -> int:
         """How many requests the window sends: the rate is per wall second, the duration in
         test seconds (as ``load.schedule.Schedule`` counts them)."""
-        return max(0, math.ceil(self.rate * self.duration * time_scale - 1e-9))
+        return max(0, math.ceil(self.rate * TestClock(time_scale).wall(self.duration) - 1e-9))
 
     def check_window(self, time_scale: float) -> None:
         """At least one request, at most :data:`MAX_REQUESTS`, at the session's time scale."""

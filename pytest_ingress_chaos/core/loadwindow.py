@@ -95,7 +95,7 @@ class IngressLoad:
         result = summarize(self.timeline, self.spec.rate, ignore=self.slo.ignore,
                            recovered_after=self.slo.recovered_after)
         verdict = judge(result, self.slo, terminating)
-        self.result = dataclasses.replace(result, verdict=verdict.kind,
+        self.result = dataclasses.replace(result, verdict=verdict.kind.value,
                                           violations=verdict.violations)
         if verdict.kind == FAIL:
             raise IngressSLOViolation(self._render(self.result), self.result)

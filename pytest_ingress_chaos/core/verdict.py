@@ -15,26 +15,26 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..base.events import EventKind
+from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from ..base.specs import SLOSpec
 from .load.records import LATE_SEND_THRESHOLD
 from .result import RATE_TOLERANCE, LoadResult
 
-PASS, FAIL, VOID = "pass", "fail", "void"
+# The verdict kinds under the names the glue imports them by.
+PASS, FAIL, VOID = VerdictKind.PASS, VerdictKind.FAIL, VerdictKind.VOID
 # What chaos sets going: a window that ends before these have happened has not seen the story.
 CHAOS_CONSEQUENCES = frozenset({
-    "pod.deleted", "pod.prestop", "pod.signal", "pod.exited", "pod.gone", "node.cordoned",
-    "node.terminated", "rollout.started", "deployment.scaled",
+    EventKind.POD_DELETED, EventKind.POD_PRESTOP, EventKind.POD_SIGNAL, EventKind.POD_EXITED,
+    EventKind.POD_GONE, EventKind.NODE_CORDONED, EventKind.NODE_TERMINATED,
+    EventKind.ROLLOUT_STARTED, EventKind.DEPLOYMENT_SCALED,
 })
 
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # PASS, FAIL or VOID
+    kind: VerdictKind
     violations: list[str] = field(default_factory=list)  # why it failed, or why it is void
-
-
-def _is_success(name: str) -> bool:
-    return name.isdigit() and name.startswith("2")
 
 
 def _error_checks(slo: SLOSpec, errors: int, requests: int, ignored: str) -> list[str]:
@@ -105,7 +105,7 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
         return Verdict(VOID, ["no request was sent: the load window was empty"])
     ignored = f" (not counting {', '.join(slo.ignore)})" if slo.ignore else ""
     left_out = sum(n for name, n in result.by_outcome.items()
-                   if name in slo.ignore and not _is_success(name))
+                   if name in slo.ignore and not is_success_label(name))
     uncertified = sum(n for name, n in result.uncertified_by_outcome.items()
                       if name not in slo.ignore)
     certified = result.errors - left_out - uncertified
@@ -118,7 +118,7 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     longest = result.longest_disruption
     if slo.max_disruption is not None and longest is not None \
             and longest.length > slo.max_disruption:
-        kinds = ", ".join(f"{k} x{n}" for k, n in longest.by_outcome.items())
+        kinds = format_counts(longest.by_outcome)
         failures.append(
             f"the disruption after {longest.action.kind} {longest.action.subject} at "
             f"{longest.action.at:.2f} s lasted {longest.length:.2f} s ({longest.errors} errors: "
@@ -131,7 +131,7 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     doubtful = not _error_checks(slo, certified, result.requests, ignored) and bool(
         _error_checks(slo, certified + uncertified, result.requests, ignored))
     if doubtful:
-        kinds = ", ".join(f"{k} x{n}" for k, n in result.uncertified_by_outcome.items())
+        kinds = format_counts(result.uncertified_by_outcome)
         generator.append(
             f"{uncertified} errors ({kinds}) fell in stretches where the load generator itself "
             f"stalled ({_stretches(result)}) and are not certified")

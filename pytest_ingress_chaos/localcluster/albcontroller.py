@@ -57,7 +57,7 @@ from ..backends.sim.cluster import LOOPBACK, Emit, Timers
 from ..backends.sim.kubeproxy import KubeProxy
 from ..backends.sim.timings import SimTimings
 from .background import Background
-from .kubeapi import STRATEGIC_MERGE_PATCH, ApiError, Informer, Key, KubeApi, Obj, key_of
+from .kubeapi import STRATEGIC_MERGE_PATCH, Informer, Key, KubeApi, KubeApiError, Obj, key_of
 from .kubelet import LOOPBACK_ANNOTATION
 
 __all__ = ["GATE_PREFIX", "LOCAL_PORT_ANNOTATION", "AlbController", "IngressConfig"]
@@ -312,7 +312,7 @@ class AlbController:
             self._dirty.clear()
             try:
                 await self._reconcile()
-            except (ApiError, httpx.HTTPError, OSError) as exc:
+            except (KubeApiError, httpx.HTTPError, OSError) as exc:
                 log.warning("alb controller: reconcile failed (%s); retrying", exc)
                 await asyncio.sleep(_RETRY)
                 self._dirty.set()
@@ -435,7 +435,7 @@ class AlbController:
                                  STRATEGIC_MERGE_PATCH)
             self.emit("alb", "pod.gate", name,
                       f"pod {name}: readiness gate {', '.join(gates)} True (target healthy)")
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status != 404:
                 log.warning("pod %s/%s: readiness gate patch failed: %s", namespace, name, exc)
         finally:

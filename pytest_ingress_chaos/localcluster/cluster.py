@@ -35,10 +35,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..backends.sim.timings import SimTimings
+from ..backends.sim.timings import DEFAULTS, SimTimings
+from ..base.clock import TIME_SCALE, TestClock
+from ..base.errors import SettingsError
+from ..base.stopsignals import StopSignals
+from ..base.units import argparse_type
 from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError
 from .kubeapi import KubeApi
@@ -116,17 +120,21 @@ class LocalCluster:
         nodes: int = 3,
         *,
         time_scale: float = 1.0,
-        registration_lag: float = 10.0,
-        deregistration_lag: float = 10.0,
-        lag_jitter: float = 2.0,
-        kubelet_lag: float = 0.5,
+        registration_lag: float = DEFAULTS.registration_lag,
+        deregistration_lag: float = DEFAULTS.deregistration_lag,
+        lag_jitter: float = DEFAULTS.lag_jitter,
+        kubelet_lag: float = DEFAULTS.kubelet_lag,
         seed: int | None = None,
         binaries: Binaries | None = None,
         startup_timeout: float = 60.0,
         tmp_parent: str | os.PathLike[str] | None = None,
     ) -> None:
+        try:
+            clock = TestClock(TIME_SCALE(time_scale))
+        except ValueError as exc:
+            raise SettingsError(f"LocalCluster(time_scale={time_scale!r}): {exc}") from None
         self.timings = SimTimings(
-            time_scale=time_scale,
+            clock=clock,
             registration_lag=registration_lag,
             deregistration_lag=deregistration_lag,
             lag_jitter=lag_jitter,
@@ -279,18 +287,20 @@ def _parser() -> argparse.ArgumentParser:
         "line, logs on stderr, stops everything on Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--nodes", type=int, default=3, help="nodes to register (default 3)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
+    parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
-    parser.add_argument("--registration-lag", type=float, default=10.0,
+    parser.add_argument("--registration-lag", type=float, default=DEFAULTS.registration_lag,
                         help="the ALB controller's lag before registering new ip targets, "
-                        "seconds (default 10)")
-    parser.add_argument("--deregistration-lag", type=float, default=10.0,
-                        help="its lag before deregistering gone ip targets (default 10)")
-    parser.add_argument("--lag-jitter", type=float, default=2.0,
-                        help="each lag is drawn from lag +- jitter (default 2)")
-    parser.add_argument("--kubelet-lag", type=float, default=0.5,
-                        help="from a pod's deletion to the kubelet acting on it (default 0.5)")
+                        "seconds (default %(default)g)")
+    parser.add_argument("--deregistration-lag", type=float, default=DEFAULTS.deregistration_lag,
+                        help="its lag before deregistering gone ip targets (default "
+                        "%(default)g)")
+    parser.add_argument("--lag-jitter", type=float, default=DEFAULTS.lag_jitter,
+                        help="each lag is drawn from lag +- jitter (default %(default)g)")
+    parser.add_argument("--kubelet-lag", type=float, default=DEFAULTS.kubelet_lag,
+                        help="from a pod's deletion to the kubelet acting on it (default "
+                        "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -299,8 +309,6 @@ def _parser() -> argparse.ArgumentParser:
 def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
-    if args.time_scale <= 0:
-        parser.error("--time-scale must be > 0")
     for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")
@@ -317,19 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    stop_requested = threading.Event()
+    signals = StopSignals()
+    # Interrupt the start once; LocalCluster.start cleans up what it began, and a second
+    # signal must not interrupt that cleanup (only the first one raises).
+    signals.interrupting = True
     starting = True
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if starting and not stop_requested.is_set():
-            # Interrupt the start once; LocalCluster.start cleans up what it began, and a
-            # second signal must not interrupt that cleanup.
-            stop_requested.set()
-            raise KeyboardInterrupt
-        stop_requested.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
     cluster = LocalCluster(
         args.nodes,
         time_scale=args.time_scale,
@@ -345,19 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ControlPlaneError as exc:  # LocalClusterError too; start() cleaned up
             print(f"ingress-local-cluster: {exc}", file=sys.stderr)
             return 1
-        starting = False
+        starting = signals.interrupting = False
         print(cluster.kubeconfig, flush=True)
         log.info("nodes: %s; time scale %g; export KUBECONFIG=%s; Ctrl-C or SIGTERM stops "
                  "everything", ", ".join(cluster.node_names), args.time_scale,
                  cluster.kubeconfig)
-        while not stop_requested.wait(0.5):
-            pass
-        log.info("stopping")
+        signals.wait()
+        log.info("stopping (%s)", signals.reason)
     except KeyboardInterrupt:  # a signal while starting
         log.info("interrupted while starting; stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        signals.block()  # a second Ctrl-C must not cut the cleanup
         stopped = time.monotonic()
         cluster.stop()  # idempotent: after a failed or interrupted start there is little left
         if not starting:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from ...base.backend import Capability, ProvisionRequest, ServiceIdentity
 from ...base.errors import BackendError, BackendTimeout
+from ...base.events import EventKind
 from .. import BackendConfig
 from . import profiles, waits
 from .apis import ApiError, JsonDict, KubeApi
@@ -235,7 +236,7 @@ class KubernetesBackend:
                                    self.settings.steady_requests, deadline,
                                    service.request_headers)
         service.url = url
-        service.emit("alb.ready", name, f"the ingress serves {name} at {url}: "
+        service.emit(EventKind.ALB_READY, name, f"the ingress serves {name} at {url}: "
                      f"{state.consecutive} consecutive 2xx, every Ready pod answered "
                      f"({', '.join(sorted(state.answered))}) after {deadline.elapsed():.1f} s",
                      source="ingress")

@@ -24,8 +24,10 @@ from typing import Any
 from ...base import kubenames
 from ...base.errors import SettingsError
 from ...base.specs import AlbSpec, ServiceSpec
+from ...base.units import DurationStyle, format_duration
 from . import profiles
 
+PLAIN = DurationStyle.PLAIN  # seconds as `sleep` and our annotations read them
 APP_NAME = "kubia"
 CONTAINER_NAME = "app"
 CONTAINER_PORT = 8080
@@ -173,12 +175,6 @@ class ManifestSettings:
         return {**self.labels, **self.selector}
 
 
-def _seconds_text(seconds: float) -> str:
-    """Seconds as ``sleep`` and our annotations read them: ``15``, ``0.5``, never ``1e+06``."""
-    text = f"{round(seconds, 3):.3f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def _metadata(s: ManifestSettings, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": s.name, "namespace": s.namespace,
                                 "labels": s.object_labels}
@@ -255,7 +251,7 @@ def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     spec = s.service
     pod_annotations = {ON_SIGTERM_ANNOTATION: spec.on_sigterm}
     if spec.keepalive_timeout is not None:
-        pod_annotations[KEEPALIVE_ANNOTATION] = _seconds_text(spec.keepalive_timeout)
+        pod_annotations[KEEPALIVE_ANNOTATION] = format_duration(spec.keepalive_timeout, PLAIN)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": s.image,
@@ -268,7 +264,7 @@ def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     }
     if spec.prestop_sleep > 0:
         container["lifecycle"] = {
-            "preStop": {"exec": {"command": ["sleep", _seconds_text(spec.prestop_sleep)]}},
+            "preStop": {"exec": {"command": ["sleep", format_duration(spec.prestop_sleep, PLAIN)]}},
         }
     return {
         "apiVersion": "apps/v1",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ...base.errors import BackendError
-from ...base.units import positive_age
+from ...base.units import DurationStyle, format_duration, positive_age
 from ...settings.options import SessionSettings
 from .apis import ApiError, JsonDict, KubeApi
 from .connect import connect
@@ -49,16 +49,6 @@ class Managed:
 
     def age(self, now: float) -> float | None:
         return None if self.created is None else now - self.created
-
-
-def age_text(seconds: float) -> str:
-    """``2h03m``, ``45m10s``, ``30s``: an age people read at a glance."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _managed(namespace: JsonDict) -> Managed:
@@ -99,7 +89,7 @@ def sweep(api: KubeApi, ttl: float, *, dry_run: bool, out: TextIO,
     doomed = expired(namespaces, ttl, now)
     failed = 0
     for managed in doomed:
-        age = age_text(now - (managed.created or 0))
+        age = format_duration(now - (managed.created or 0), DurationStyle.AGE)
         if dry_run:
             print(f"would delete {managed.name} (run {managed.run}, {age} old)", file=out)
             continue
@@ -115,7 +105,7 @@ def sweep(api: KubeApi, ttl: float, *, dry_run: bool, out: TextIO,
         print(f"deleted {managed.name} (run {managed.run}, {age} old)", file=out)
     verb = "would delete" if dry_run else "deleted"
     print(f"{len(namespaces)} namespaces managed by pytest-ingress-chaos; {verb} "
-          f"{len(doomed) - failed} older than {age_text(ttl)}"
+          f"{len(doomed) - failed} older than {format_duration(ttl, DurationStyle.AGE)}"
           f"{f'; {failed} failed' if failed else ''}", file=out)
     return 1 if failed else 0
 

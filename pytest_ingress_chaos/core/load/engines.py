@@ -37,25 +37,17 @@ import httptools
 import httpx
 
 from ...base import outcomes
+from ...base.kubia import serving_pod
 
 Record = Callable[[float, float, float, float, int, "str | None"], None]
 # Every stamp is time.monotonic(), the clock of every timeline and process, at full resolution
 # (uvloop's loop.time() is rounded to the millisecond); timers still run on the loop's clock.
 now = time.monotonic
-_POD_PREFIX = b"You've hit "  # the kubia sample app names the pod that served the request
 _BODY_KEPT = 300  # bytes of a body read for the pod name
 # Local resource exhaustion: the machine running the tests failed, not the ingress.
 _RUNNER_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS,
                             errno.ENOMEM, errno.EADDRINUSE})
 _FD_HEADROOM = 256  # descriptors left for everything else the process does
-
-
-def serving_pod(body: bytes) -> str | None:
-    """The pod name in a kubia answer (``You've hit kubia-x2x9k``), else None."""
-    if body.startswith(_POD_PREFIX):
-        name = body[len(_POD_PREFIX):len(_POD_PREFIX) + 253].split(None, 1)
-        return name[0].decode("ascii", "replace") if name else None
-    return None
 
 
 def classify_error(exc: BaseException) -> int:
