@@ -142,12 +142,18 @@ class _Connection(asyncio.Protocol):
         self.headers_done = False
         self.keep_alive = False
         self.complete = False
+        # Set once the transport is gone: asyncio may report the loss before the coroutine
+        # that opened the connection resumes (a server that accepts and closes at once).
+        self.lost = False
 
     # request ------------------------------------------------------------------------------
 
     def start(self, due: float, dispatched: float, sent: float) -> None:
         assert self.transport is not None
         self.due, self.dispatched, self.sent = due, dispatched, sent
+        if self.lost:  # closed by the peer before the request could be written
+            self._finish(outcomes.CONNECTION_RESET, None)
+            return
         self.body.clear()
         self.headers_done = self.complete = False
         self.transport.write(self.engine.request)
@@ -202,6 +208,7 @@ class _Connection(asyncio.Protocol):
             self.engine.release(self, reusable=reusable)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         if self.due is not None:
             if self.headers_done and exc is None:
                 # A body delimited by the close (no length, not chunked): complete now.
@@ -255,7 +262,8 @@ class RawHTTPEngine:
             except (OSError, asyncio.TimeoutError):
                 self.open -= 1
                 return
-            self.idle.append(connection)
+            if not connection.lost:  # else forget() has already freed its slot
+                self.idle.append(connection)
 
         await asyncio.gather(*(one() for _ in range(self.pool_size)))
 
@@ -292,6 +300,9 @@ class RawHTTPEngine:
             self.open -= 1
             self.record(due, dispatched, sent, now(), classify_error(exc), None)
             self._next_waiting()
+            return
+        if connection.lost:  # forget() has already freed its slot
+            connection.start(due, dispatched, sent)  # records the reset at once
             return
         self.busy.add(connection)
         connection.start(due, dispatched, sent)
