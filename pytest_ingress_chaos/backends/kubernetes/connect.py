@@ -21,6 +21,7 @@ seconds (the client's default, four tries of 30 s, takes two minutes).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,10 +45,6 @@ POOL_SIZE = 32
 # Seconds the first request (the server's version) may take: an API server answers it in
 # milliseconds, so more means it is not there, whatever the reason.
 DEFAULT_CONNECT_TIMEOUT = 5.0
-# Reconnect after a refused or dropped connection, but never re-send a request that timed out
-# or failed mid-answer: KubeApi's callers decide what is worth retrying (ApiError.transient),
-# and urllib3's default (3 retries of everything) turns a 30 s timeout into two minutes.
-RETRIES = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0)
 
 
 class KubeconfigError(BackendError):
@@ -125,9 +122,14 @@ def reach(connection: Connection, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> N
         f"kubeconfig {connection.source}"
     where = f"the Kubernetes API server {connection.server} (context {connection.context}, " \
         f"{source})"
+    # A client of its own without urllib3's retries (three by default, each with the whole
+    # timeout): the session's client keeps them, for the blips of a long session.
+    configuration = copy.deepcopy(connection.api_client.configuration)
+    configuration.retries = False
     try:
-        KubeApi(connection.api_client, timeout).call(
-            "get the server version", client.VersionApi(connection.api_client).get_code)
+        with client.ApiClient(configuration) as probe:
+            KubeApi(probe, timeout).call("get the server version",
+                                         client.VersionApi(probe).get_code)
     except ApiError as exc:
         if exc.status in (401, 403):
             raise ApiError(f"{where} refused the credentials: {exc.reason or 'Unauthorized'} "
@@ -160,7 +162,6 @@ def _configure(kubeconfig: Path | None, context: str | None, environ: Mapping[st
                ) -> Connection:
     configuration = client.Configuration()
     configuration.connection_pool_maxsize = POOL_SIZE
-    configuration.retries = RETRIES
     path, source = _kubeconfig_path(kubeconfig, environ)
     try:
         if path is None and environ.get("KUBERNETES_SERVICE_HOST"):
