@@ -43,7 +43,8 @@ def test_nan_from_a_json_hook_is_written_as_null(pytester: pytest.Pytester) -> N
         def test_it(ingress_load):
             ingress_load.run()
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--ingress-time-scale", "0.2",
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                "--ingress-time-scale", "0.2",
                                 "--ingress-report-dir", "reports")
     result.assert_outcomes(passed=1)
     [path] = (pytester.path / "reports").glob("*.json")
