@@ -171,3 +171,20 @@ def test_a_slow_resolver_is_a_dns_failure_not_an_ingress_timeout(
                     ca_bundle=bundle, connections=1, keepalive=False)
     assert summarize(slow, 20).by_outcome == {"dns failure": 5}
     assert summarize(fine, 20).by_outcome == {"200": 5}
+
+
+def test_an_ingress_url_that_never_resolves_is_void_not_a_pass(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case end to end: ``--ingress-url=http://nonexistent.invalid/`` passed."""
+    monkeypatch.setattr(socket, "getaddrinfo", _no_query)  # in-process: no query may leave
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.ingress_load(connections=1, duration="1s", rate=10)
+        def test_it(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                          "--ingress-url=http://nonexistent.invalid/")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no request reached the ingress: all 10 failed on the machine "
+                                 "running the tests (dns failure x10)*"])
