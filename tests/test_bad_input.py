@@ -27,6 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import certifi
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -376,11 +377,29 @@ class HttpUrl(Domain):
 
 
 @dataclass(frozen=True)
+class CaBundle(Domain):
+    """``ca_bundle=``: a PEM file of CA certificates that exists (certifi's, here)."""
+
+    says = "PEM file of CA certificates"
+
+    def valid(self) -> st.SearchStrategy[tuple[Any, Any]]:
+        return st.just((certifi.where(), certifi.where()))
+
+    def invalid_text(self) -> st.SearchStrategy[str]:
+        return st.sampled_from(["", " ", "/nonexistent/ca.pem", "/etc/hostname", "/",
+                                "ca.pem\n", "/dev/null"])
+
+    def invalid_other(self) -> st.SearchStrategy[Any]:
+        return st.one_of(st.integers(), st.binary(min_size=1, max_size=3), st.booleans())
+
+
+@dataclass(frozen=True)
 class Outcomes(Domain):
     """``ignore=`` of ingress_slo: HTTP status codes and the ingress's failure labels."""
 
     says = "HTTP status code"
-    LABELS = ("timeout", "connection refused", "reset", "error", "invalid response")
+    LABELS = ("timeout", "connection refused", "reset", "error", "invalid response",
+              "tls certificate verify failed", "tls hostname mismatch", "tls error")
 
     def valid(self) -> st.SearchStrategy[tuple[Any, Any]]:
         codes = st.integers(100, 599)
@@ -473,6 +492,8 @@ MARKER_FIELDS: dict[type[Spec], dict[str, Domain]] = {
         "path": UrlPath(),
         "url": Optional(HttpUrl()),
         "processes": Count(1, MAX_PROCESSES),
+        "dns_timeout": Duration(0, MAX_TIMEOUT, open_lo=True),
+        "ca_bundle": Optional(CaBundle()),
     },
     SLOSpec: {
         "max_errors": Optional(Count(0)),

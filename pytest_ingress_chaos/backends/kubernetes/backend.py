@@ -24,7 +24,7 @@ from ...base.events import EventKind
 from .. import BackendConfig
 from . import profiles, waits
 from .apis import ApiError, JsonDict, KubeApi
-from .connect import Connection, connect
+from .connect import Connection, connect_and_reach
 from .deadline import Deadline
 from .guard import Guard, allowed_chaos
 from .labels import CREATED_LABEL, RUN_LABEL, created_by_run, namespace_name, session_labels
@@ -59,8 +59,10 @@ class KubernetesBackend:
         self.config = config
         self.settings = config.settings
         self.guard = Guard(config.run_id, allowed_chaos(self.settings))
-        self.connection = connection or connect(self.settings.kubeconfig,
-                                                self.settings.kube_context)
+        # Checked now, in seconds: a missing or silent server is one setup error, not a
+        # timeout per request later.
+        self.connection = connection or connect_and_reach(self.settings.kubeconfig,
+                                                          self.settings.kube_context)
         self.api = KubeApi(self.connection.api_client)
         self.namespace = namespace_name(config.run_id, config.worker)
         self.namespace_deletion_timeout = namespace_deletion_timeout

@@ -7,8 +7,10 @@ only namespaces labelled ``app.kubernetes.io/managed-by=pytest-ingress-chaos`` w
 than any session should last). A namespace without a valid ``created`` label is kept and named:
 the sweeper never guesses an age.
 
-Exit codes: 0 nothing failed (also when nothing was old enough), 1 a namespace could not be
-listed or deleted, 2 a usage error (bad option, no cluster configured).
+Exit codes: 0 nothing failed (also when nothing was old enough), 1 the API server could not be
+reached (refused, silent past ``--timeout``, credentials rejected) or a namespace could not be
+listed or deleted, 2 a usage error (bad option, no cluster configured, a kubeconfig that cannot
+be used). Every failure is one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from pathlib import Path
 from typing import TextIO
 
 from ...base.errors import BackendError
-from ...base.units import DurationStyle, format_duration, positive_age
+from ...base.units import DurationStyle, format_duration, positive_age, positive_duration
 from ...settings.options import SessionSettings
 from .apis import ApiError, JsonDict, KubeApi
-from .connect import connect
+from .connect import DEFAULT_CONNECT_TIMEOUT, KubeconfigError, connect_and_reach
 from .labels import (
     CREATED_LABEL,
     RUN_LABEL,
@@ -115,8 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ingress-chaos-sweep",
         description="Delete namespaces that pytest-ingress-chaos sessions left behind: only "
         "those labelled app.kubernetes.io/managed-by=pytest-ingress-chaos whose "
-        f"{CREATED_LABEL} label is older than --ttl. Exit codes: 0 ok, 1 a deletion failed, "
-        "2 usage error.")
+        f"{CREATED_LABEL} label is older than --ttl. Exit codes: 0 ok, 1 the API server failed "
+        "or a deletion did, 2 usage error (also a kubeconfig that cannot be used).")
     parser.add_argument("--kubeconfig", type=Path, default=None,
                         help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the "
                         "in-cluster service account)")
@@ -124,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttl", default="1h",
                         help="delete namespaces created longer ago than this (e.g. 30m, 2h, "
                         "3600; default 1h)")
+    parser.add_argument("--timeout", default=f"{DEFAULT_CONNECT_TIMEOUT:g}s",
+                        help="how long the API server has to answer each request (e.g. 10s; "
+                        f"default {DEFAULT_CONNECT_TIMEOUT:g}s)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list what would be deleted, delete nothing")
     return parser
@@ -137,11 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--ttl: {exc}")
     try:
-        connection = connect(args.kubeconfig, args.context)
+        timeout = positive_duration(args.timeout)
+    except ValueError as exc:
+        parser.error(f"--timeout: {exc}")
+    try:
+        connection = connect_and_reach(args.kubeconfig, args.context, timeout=timeout)
     except BackendError as exc:
         print(f"ingress-chaos-sweep: {exc}", file=sys.stderr)
-        return 2
-    api = KubeApi(connection.api_client)
+        return 2 if isinstance(exc, KubeconfigError) else 1
+    api = KubeApi(connection.api_client, request_timeout=timeout)
     try:
         return sweep(api, ttl, dry_run=args.dry_run, out=sys.stdout)
     finally:
@@ -159,10 +168,10 @@ def sweep_from_settings(settings: SessionSettings, ttl: float, *, dry_run: bool,
                         out: TextIO) -> int:
     """What ``pytest --ingress-sweep`` runs, with the session's cluster options."""
     try:
-        connection = connect(settings.kubeconfig, settings.kube_context)
+        connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
     except BackendError as exc:
         print(f"ingress-chaos-sweep: {exc}", file=out)
-        return 2
+        return 2 if isinstance(exc, KubeconfigError) else 1
     try:
         return sweep(KubeApi(connection.api_client), ttl, dry_run=dry_run, out=out)
     finally:
@@ -174,7 +183,7 @@ def reap_worker(settings: SessionSettings, run_id: str, worker: str) -> str | No
     teardown never ran. Only a namespace carrying this plugin's label and this run's id goes.
     Returns what was done, for the controller to say, or None when there was nothing."""
     name = namespace_name(run_id, worker)
-    connection = connect(settings.kubeconfig, settings.kube_context)
+    connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
     api = KubeApi(connection.api_client)
     try:
         try:
