@@ -48,7 +48,7 @@ from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError, find_binaries
 from .kubeapi import KubeApi
 from .kubelet import Kubelet
-from .netplan import NetPlan
+from .netplan import MAX_NODES, NetPlan
 from .nodes import NodesUnavailable, RealNodes, unavailable
 
 if TYPE_CHECKING:
@@ -136,6 +136,11 @@ class LocalCluster:
         #: Nodes played by the kubelet stand-in (pods as local processes) instead of real
         #: kubelets, containerd and kube-proxy in network namespaces; only when asked for.
         self.stand_in_nodes = stand_in_nodes
+        if not stand_in_nodes and time_scale != 1.0:
+            raise LocalClusterError(
+                f"time_scale={time_scale:g}: real nodes run in real time (a kubelet's preStop "
+                "sleep and grace period are wall-clock seconds); a time scale other than 1 "
+                "needs the stand-in nodes (--stand-in-nodes)")
         self.node_count = nodes
         self._binaries = binaries
         try:
@@ -373,6 +378,12 @@ def _parser() -> argparse.ArgumentParser:
 def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
+    if not args.stand_in_nodes and args.nodes > MAX_NODES:
+        parser.error(f"--nodes: real nodes support at most {MAX_NODES}")
+    if not args.stand_in_nodes and args.time_scale != 1:
+        parser.error("--time-scale: real nodes run in real time (a kubelet's preStop sleep "
+                     "and grace period are wall-clock seconds); a time scale other than 1 "
+                     "needs --stand-in-nodes")
     for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")

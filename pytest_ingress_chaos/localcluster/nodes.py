@@ -66,6 +66,11 @@ _KUBE_PROXY_METRICS = 10249
 _PR_SET_PDEATHSIG = 1
 _CLONE_NEWNET = 0x40000000
 _STOP_TIMEOUT = 10.0
+#: What kubelet 1.20 sets at start whatever its flags (setupKernelTunables, unless
+#: --protect-kernel-defaults makes it refuse instead): machine-wide, so put back at stop.
+KERNEL_TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
+                   "kernel/panic_on_oops", "kernel/keys/root_maxkeys",
+                   "kernel/keys/root_maxbytes")
 
 
 class NodesUnavailable(ControlPlaneError):
@@ -94,6 +99,22 @@ def unavailable(binaries: Binaries) -> str:
         return (f"real nodes need {', '.join(missing)}; as root on Debian: apt-get install "
                 f"{' '.join(NODE_PACKAGES)}")
     return ""
+
+
+def _read_tunables() -> dict[str, str]:
+    values = {}
+    for name in KERNEL_TUNABLES:
+        with contextlib.suppress(OSError):
+            values[name] = (Path("/proc/sys") / name).read_text().strip()
+    return values
+
+
+def _write_tunables(values: dict[str, str]) -> None:
+    for name, value in values.items():
+        path = Path("/proc/sys") / name
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() != value:
+                path.write_text(value)
 
 
 def _enter_hook(netns_name: str) -> Callable[[], None]:
@@ -160,6 +181,7 @@ class RealNodes:
         ]
         self._forwarder: ApiForwarder | None = None
         self._started = False
+        self._tunables: dict[str, str] = {}
         #: Seconds from start() to: network, images, containerd, Ready (``total``).
         self.timings: dict[str, float] = {}
 
@@ -196,6 +218,7 @@ class RealNodes:
             self._forwarder = ApiForwarder([n.netns for n in self.nodes],
                                            self._apiserver_port())
             self._forwarder.start()
+            self._tunables = _read_tunables()
             for node in self.nodes:
                 self._start_kubelet(node)
                 self._start_kube_proxy(node)
@@ -403,6 +426,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         if self._forwarder is not None:
             self._forwarder.stop()
             self._forwarder = None
+        _write_tunables(self._tunables)
         problems = nodesweep.sweep_slot(self.plan.slot)
         if problems:
             log.warning("real nodes: the sweep left %s", "; ".join(problems))

@@ -11,11 +11,14 @@ they cannot run, the cluster refuses at start (tested here too) and the test fai
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +31,7 @@ from kubernetes import client
 from pytest_ingress_chaos.localcluster import nodesweep
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import Binaries
-from pytest_ingress_chaos.localcluster.netplan import NETWORK, host_link
+from pytest_ingress_chaos.localcluster.netplan import NETWORK, ROOT, host_link, slot_directory
 from pytest_ingress_chaos.localcluster.nodes import NodesUnavailable
 
 from .clusters import DEADLINE, binaries_or_skip, eventually
@@ -47,8 +50,8 @@ def binaries() -> Binaries:
 @pytest.fixture(scope="module")
 def cluster(binaries: Binaries) -> Iterator[LocalCluster]:
     _require_root()
-    with LocalCluster(nodes=2, time_scale=1.0, seed=3, binaries=binaries,
-                      registration_lag=2.0, deregistration_lag=2.0, lag_jitter=0.0) as local:
+    # The controller's lags are the field report's (10 s +- 2 s), as for a user.
+    with LocalCluster(nodes=2, seed=3, binaries=binaries) as local:
         yield local
 
 
@@ -193,7 +196,7 @@ def _leftovers(slot: int) -> list[str]:
 
 def _slots_of(pid: int) -> list[int]:
     """The slot a cluster command holds: its lock file names the holder."""
-    return [int(lock.parent.name.split("-")[1]) for lock in nodesweep.ROOT.glob("slot-*/lock")
+    return [int(lock.parent.name.split("-")[1]) for lock in ROOT.glob("slot-*/lock")
             if lock.read_text().strip() == str(pid)]
 
 
@@ -226,7 +229,7 @@ def _run_command_with_a_pod(env: dict[str, str]) -> tuple[subprocess.Popen[str],
 
 
 def _shims_in(slot: int) -> list[int]:
-    mark = str(nodesweep.slot_directory(slot)) + "/"
+    mark = str(slot_directory(slot)) + "/"
     return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
             if "containerd-shim" in _cmdline(pid) and mark in _cmdline(pid)]
 
@@ -237,8 +240,9 @@ def test_sigterm_stops_the_command_and_leaves_nothing(binaries: Binaries,
     env = {**os.environ, "PYTEST_INGRESS_KUBE_BIN": str(binaries.kube_apiserver.parent),
            "TMPDIR": str(tmp_path)}
     command, (slot,) = _run_command_with_a_pod(env)
-    command.send_signal(signal.SIGTERM)
-    assert command.wait(timeout=60) == 0
+    with command:
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(timeout=60) == 0
     assert _leftovers(slot) == []
     assert not _shims_in(slot)
 
@@ -249,8 +253,9 @@ def test_sigkill_leaves_the_nodes_running_until_the_sweep_removes_everything(
     env = {**os.environ, "PYTEST_INGRESS_KUBE_BIN": str(binaries.kube_apiserver.parent),
            "TMPDIR": str(tmp_path)}
     command, slots = _run_command_with_a_pod(env)
-    command.send_signal(signal.SIGKILL)
-    command.wait()
+    with command:
+        command.send_signal(signal.SIGKILL)
+        command.wait()
     time.sleep(1)
     left = [item for slot in slots for item in _leftovers(slot)]
     # A SIGKILL gives no chance to clean up: the containers and their shims outlive it...
@@ -266,3 +271,136 @@ def test_sigkill_leaves_the_nodes_running_until_the_sweep_removes_everything(
                for s in slots)
     assert all(not subprocess.run(["ip", "link", "show", "dev", host_link(s)],
                                   capture_output=True).stdout for s in slots)
+
+
+# --- the field report, with the plugin, on real nodes -----------------------------------------
+
+FIELD_REPORT = """
+import pytest
+
+pytestmark = pytest.mark.kill_pods(at="5s")
+
+@pytest.mark.ingress_mode("instance")
+@pytest.mark.ingress_slo(max_errors=None)
+def test_instance_mode_pod_kill(ingress_load):
+    result = ingress_load.run()
+    print(f"FIGURES instance errors={result.errors} windows={result.error_windows}")
+    # Real kube-proxy routes around the pod within its rule update: any error is a 502 of
+    # a new connection to the exited pod, inside a fraction of a second.
+    assert set(result.by_outcome) - {"200"} <= {"502"}
+    assert all(w.end - w.start < 1.0 for w in result.error_windows)
+
+@pytest.mark.ingress_mode("ip")
+@pytest.mark.ingress_slo(max_errors=None)
+def test_ip_mode_pod_kill_costs_errors(ingress_load):
+    result = ingress_load.run()
+    print(f"FIGURES ip errors={result.errors} windows={result.error_windows}")
+    assert set(result.by_outcome) - {"200"} <= {"502", "504", "timeout"}
+    assert result.errors > 0
+    (window,) = result.error_windows
+    assert 5.0 <= window.start <= 7.0 and 2.0 <= window.end - window.start <= 15.0
+
+@pytest.mark.ingress_mode("ip")
+@pytest.mark.sample_service(prestop_sleep="15s", grace_period="45s")
+# A real kubelet removes a pod from the API seconds after its process exited (its status
+# manager waits for the sandbox and volumes): the window runs well past the exit at ~21 s.
+@pytest.mark.ingress_load(duration="35s")
+def test_ip_mode_with_prestop_longer_than_the_lag_passes(ingress_load):
+    ingress_load.run()
+"""
+
+
+def test_the_field_report_on_real_nodes(pytester: pytest.Pytester,
+                                        cluster: LocalCluster) -> None:
+    """The plugin as a user runs it (``--ingress-backend kubernetes``) against real nodes:
+    during the run the pods' IPs are in 198.18.0.0/15 and containerd-shims run them."""
+    pytester.makepyfile(FIELD_REPORT)
+    seen_ips: set[str] = set()
+    seen_shims: set[int] = set()
+    done = threading.Event()
+
+    def sample() -> None:
+        with cluster.api_client() as api:
+            core = client.CoreV1Api(api)
+            while not done.wait(0.5):
+                for pod in core.list_pod_for_all_namespaces().items:
+                    if pod.metadata.namespace.startswith("ingress-chaos-") and pod.status.pod_ip:
+                        seen_ips.add(pod.status.pod_ip)
+                assert cluster.slot is not None
+                seen_shims.update(_shims_in(cluster.slot))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-s", "--ingress-backend",
+            "kubernetes", "--kubeconfig", str(cluster.kubeconfig),
+            "--ingress-steady-requests", "10")
+    finally:
+        done.set()
+        sampler.join(10)
+    print("\n".join(line for line in result.outlines if "FIGURES" in line or " ok " in line))
+    result.assert_outcomes(passed=3)
+    result.stdout.re_match_lines([
+        r"ok +instance +\d+ .*test_instance_mode_pod_kill\[instance\]",
+        r"ok +ip +\d+ +[1-9]\d* +.*test_ip_mode_pod_kill_costs_errors\[ip\]",
+        r"ok +ip +\d+ +0 +0s +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
+    ])
+    assert seen_ips and all(ipaddress.ip_address(ip) in NETWORK for ip in seen_ips), seen_ips
+    assert seen_shims
+
+
+# --- measured: the instance-mode race on real nodes ---------------------------------------------
+
+
+def _rules_mention(netns_name: str, ip: str) -> bool:
+    saved = subprocess.run(["ip", "netns", "exec", netns_name, "iptables-save", "-t", "nat"],
+                           capture_output=True, text=True, check=True).stdout
+    return f"{ip}/32" in saved or f"{ip}:" in saved
+
+
+def _answers(ip: str) -> bool:
+    try:
+        with socket.create_connection((ip, 8080), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_measured_delete_to_exit_and_to_kube_proxy_rules(cluster: LocalCluster,
+                                                         core: Any) -> None:
+    """Figures for docs/local-cluster-nodes.md: from a pod's deletion (no preStop, the app
+    exits on SIGTERM) to its process gone (the kubelet's SIGTERM) and to its node's
+    kube-proxy rules no longer naming it. Printed, not asserted on: not a speed test."""
+    namespace = f"measure-{int(time.time() * 1000) % 100000}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        with cluster.api_client() as api:
+            from kubernetes import utils
+
+            for manifest in _manifests("kubia", mode="instance")[:2]:
+                utils.create_from_dict(api, manifest, namespace=namespace)
+        assert cluster.real_nodes is not None
+        plan = cluster.real_nodes.plan
+        figures: dict[str, list[float]] = {"exit": [], "rules": []}
+        for _ in range(3):
+            pod = _ready_pods(core, namespace)[0]
+            ip, node = pod.status.pod_ip, pod.spec.node_name
+            netns_name = plan.node_netns(int(node.rsplit("-", 1)[1]))
+            eventually(functools.partial(_rules_mention, netns_name, ip),
+                       "kube-proxy routes to the pod")
+            deleted = time.monotonic()
+            core.delete_namespaced_pod(pod.metadata.name, namespace)
+            seen: dict[str, float] = {}
+            while len(seen) < 2 and time.monotonic() - deleted < 30:
+                if "exit" not in seen and not _answers(ip):
+                    seen["exit"] = time.monotonic() - deleted
+                if "rules" not in seen and not _rules_mention(netns_name, ip):
+                    seen["rules"] = time.monotonic() - deleted
+            assert set(seen) == {"exit", "rules"}, seen
+            for key, value in seen.items():
+                figures[key].append(round(value, 3))
+        print(f"\nFIGURES delete -> pod exited (s): {figures['exit']}; "
+              f"delete -> kube-proxy rules without it (s): {figures['rules']}")
+    finally:
+        core.delete_namespace(namespace)

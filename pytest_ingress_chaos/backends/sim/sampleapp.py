@@ -117,6 +117,10 @@ async def main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signal.SIGTERM, app.start_draining, server)
     elif args.on_sigterm == "ignore":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elif os.getpid() == 1:
+        # exit, as a container's first process: the kernel ignores signals that PID 1 has no
+        # handler for, so die at once by hand, as the field report's kubia does behind tini.
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     else:  # exit: the default action, the process dies at once
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if args.exit_on_stdin_eof:
