@@ -234,11 +234,10 @@ def sweep_slot(index: int) -> list[str]:
     cgroups, problems = _kill_all(directory, inodes)
     problems += _unmount([str(directory) + "/"])
     problems += netns.remove(names, [host_link(index)])
-    # containerd's parent cgroup (``k8s.io``) too, once empty: no run has a container there.
-    cgroups |= {cgroup.parent for cgroup in cgroups if cgroup.parent.name == "k8s.io"}
     for cgroup in sorted(cgroups, key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
             cgroup.rmdir()
+    _remove_shared_cgroup_parents(index)
     _remove_files(index, pods, containers)
     if directory.exists():
         for child in directory.iterdir():
@@ -252,6 +251,27 @@ def sweep_slot(index: int) -> list[str]:
         log.info("slot %d swept: %d network namespaces, %d cgroups", index, len(names),
                  len(cgroups))
     return problems
+
+
+def _remove_shared_cgroup_parents(index: int) -> None:
+    """containerd puts every container's cgroup under ``<controller>/k8s.io/``, whichever run
+    it belongs to: that parent is removed (when empty) only while no other slot is held, so
+    that no run is creating a container in it meanwhile."""
+    held = []
+    try:
+        for other in range(SLOTS):
+            if other == index or not slot_directory(other).exists():
+                continue
+            fd = _try_lock(other)
+            if fd is None:
+                return  # another run is live
+            held.append(fd)
+        for parent in _CGROUP_ROOT.glob("*/k8s.io"):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 def _remove_files(index: int, pods: set[str], containers: set[str]) -> None:
