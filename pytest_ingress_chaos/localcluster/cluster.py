@@ -136,17 +136,17 @@ class LocalCluster:
         #: Nodes played by the kubelet stand-in (pods as local processes) instead of real
         #: kubelets, containerd and kube-proxy in network namespaces; only when asked for.
         self.stand_in_nodes = stand_in_nodes
-        if not stand_in_nodes and time_scale != 1.0:
-            raise LocalClusterError(
-                f"time_scale={time_scale:g}: real nodes run in real time (a kubelet's preStop "
-                "sleep and grace period are wall-clock seconds); a time scale other than 1 "
-                "needs the stand-in nodes (--stand-in-nodes)")
         self.node_count = nodes
         self._binaries = binaries
         try:
             clock = TestClock(TIME_SCALE(time_scale))
         except ValueError as exc:
             raise SettingsError(f"LocalCluster(time_scale={time_scale!r}): {exc}") from None
+        if not stand_in_nodes and time_scale != 1.0:
+            raise LocalClusterError(
+                f"time_scale={time_scale:g}: real nodes run in real time (a kubelet's preStop "
+                "sleep and grace period are wall-clock seconds); a time scale other than 1 "
+                "needs the stand-in nodes (--stand-in-nodes)")
         self.timings = SimTimings(
             clock=clock,
             registration_lag=registration_lag,
