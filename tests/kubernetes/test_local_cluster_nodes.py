@@ -153,8 +153,16 @@ def test_pods_are_containers_on_198_18_reached_by_ip_nodeport_and_the_alb(
     for node in core.list_node().items:
         address = next(a.address for a in node.status.addresses if a.type == "InternalIP")
         assert ipaddress.ip_address(address) in NETWORK
-        seen = {_get(f"http://{address}:{node_port}/").split()[-1] for _ in range(20)}
-        assert seen == names  # kube-proxy spreads over every pod, on either node
+        url = f"http://{address}:{node_port}/"
+
+        def spread(url: str = url) -> bool:
+            try:
+                return {_get(url).split()[-1] for _ in range(20)} == names
+            except httpx.HTTPError:  # kube-proxy has not written the Service's rules yet
+                return False
+
+        # kube-proxy spreads over every pod, on either node, once it synced (at most 1/s)
+        eventually(spread, f"{url} reaches every pod through kube-proxy")
     url = _ingress_url(core, cluster, app)
     eventually(lambda: {_get(url).split()[-1] for _ in range(20)} == names,
                "the ALB reaches every pod", timeout=DEADLINE)
