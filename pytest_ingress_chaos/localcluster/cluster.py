@@ -43,10 +43,13 @@ from ..base.clock import TIME_SCALE, TestClock
 from ..base.errors import SettingsError
 from ..base.stopsignals import StopSignals
 from ..base.units import argparse_type
+from . import nodesweep
 from .albcontroller import AlbController
-from .controlplane import Binaries, ControlPlane, ControlPlaneError
+from .controlplane import Binaries, ControlPlane, ControlPlaneError, find_binaries
 from .kubeapi import KubeApi
 from .kubelet import Kubelet
+from .netplan import MAX_NODES, NetPlan
+from .nodes import NodesUnavailable, RealNodes, unavailable
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -128,11 +131,22 @@ class LocalCluster:
         binaries: Binaries | None = None,
         startup_timeout: float = 60.0,
         tmp_parent: str | os.PathLike[str] | None = None,
+        stand_in_nodes: bool = False,
     ) -> None:
+        #: Nodes played by the kubelet stand-in (pods as local processes) instead of real
+        #: kubelets, containerd and kube-proxy in network namespaces; only when asked for.
+        self.stand_in_nodes = stand_in_nodes
+        self.node_count = nodes
+        self._binaries = binaries
         try:
             clock = TestClock(TIME_SCALE(time_scale))
         except ValueError as exc:
             raise SettingsError(f"LocalCluster(time_scale={time_scale!r}): {exc}") from None
+        if not stand_in_nodes and time_scale != 1.0:
+            raise LocalClusterError(
+                f"time_scale={time_scale:g}: real nodes run in real time (a kubelet's preStop "
+                "sleep and grace period are wall-clock seconds); a time scale other than 1 "
+                "needs the stand-in nodes (--stand-in-nodes)")
         self.timings = SimTimings(
             clock=clock,
             registration_lag=registration_lag,
@@ -143,8 +157,11 @@ class LocalCluster:
         self.seed = seed
         self.startup_timeout = startup_timeout
         self.control_plane = ControlPlane(
-            nodes, binaries=binaries, startup_timeout=startup_timeout, tmp_parent=tmp_parent
+            nodes, binaries=binaries, startup_timeout=startup_timeout, tmp_parent=tmp_parent,
+            real_nodes=not stand_in_nodes,
         )
+        self.real_nodes: RealNodes | None = None
+        self._slot: nodesweep.Slot | None = None
         self.events = EventLog()
         self.kubelet: Kubelet | None = None
         self.alb_controller: AlbController | None = None
@@ -171,10 +188,18 @@ class LocalCluster:
         return self.control_plane.api_client()
 
     def pids(self) -> dict[str, list[int]]:
-        """Running processes: the control plane's components and the pods' app processes."""
+        """Running processes: the control plane's components, the real nodes' (kubelet,
+        kube-proxy, containerd), or the stand-in's pods' app processes (``pods``)."""
         result = {name: [pid] for name, pid in self.control_plane.pids().items()}
+        if self.real_nodes is not None:
+            result.update(self.real_nodes.pids())
         result["pods"] = self.kubelet.pids() if self.kubelet is not None else []
         return result
+
+    @property
+    def slot(self) -> int | None:
+        """The real nodes' slot (netplan.py), None with stand-in nodes or when stopped."""
+        return self._slot.index if self._slot is not None else None
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -189,10 +214,19 @@ class LocalCluster:
         if self._thread is not None:
             raise RuntimeError("the local cluster is already running")
         started = time.monotonic()
-        self.control_plane.start()
-        self.timings_s["control_plane"] = round(time.monotonic() - started, 3)
         atexit.register(self.stop)
         try:
+            if not self.stand_in_nodes:
+                self._prepare_real_nodes()
+            self.control_plane.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings_s["control_plane"] = round(time.monotonic() - started, 3)
+        try:
+            if self.real_nodes is not None:
+                self.real_nodes.start()
+                self.timings_s["nodes"] = round(time.monotonic() - started, 3)
             self._error = None
             self._ready.clear()
             self._thread = threading.Thread(
@@ -214,9 +248,27 @@ class LocalCluster:
                  self.timings_s["total"], self.timings_s["control_plane"], self.kubeconfig)
         return self
 
+    def _prepare_real_nodes(self) -> None:
+        """Refuse where real nodes cannot run; hold a slot (swept of a killed run's leftovers)
+        and give the apiserver the slot's Service range."""
+        binaries = self._binaries or find_binaries()
+        if isinstance(binaries, str):
+            raise ControlPlaneError(binaries)
+        why = unavailable(binaries)
+        if why:
+            raise NodesUnavailable(f"{why}. (The kubelet stand-in, which runs pods as local "
+                                   "processes, is used only when asked for: --stand-in-nodes, "
+                                   "LocalCluster(stand_in_nodes=True).)")
+        self._slot = nodesweep.acquire_slot()
+        plan = NetPlan(self._slot.index, self.node_count)
+        self.control_plane.service_cidr = str(plan.service_cidr)
+        self.control_plane.advertise_address = plan.host_ip
+        self.real_nodes = RealNodes(plan, self.control_plane, binaries,
+                                    startup_timeout=max(self.startup_timeout, 90.0))
+
     def stop(self) -> None:
-        """Stop the stand-ins (every pod process is killed), then the control plane. Safe to
-        call more than once, from atexit too."""
+        """Stop the stand-ins (every pod process is killed), the real nodes (and sweep their
+        slot), then the control plane. Safe to call more than once, from atexit too."""
         thread, self._thread = self._thread, None
         if thread is not None:
             loop, event = self._loop, self._stop_requested
@@ -231,7 +283,12 @@ class LocalCluster:
             for pid in self.kubelet.pids():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        if self.real_nodes is not None:
+            self.real_nodes.stop()
         self.control_plane.stop()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         atexit.unregister(self.stop)
 
     # --- the stand-ins' thread ------------------------------------------------------------------
@@ -260,16 +317,21 @@ class LocalCluster:
                 for address in (node.get("status") or {}).get("addresses") or []
                 if address.get("type") == "InternalIP"
             }
-            self.kubelet = Kubelet(api, cp.node_names, self.timings, emit, node_ips=node_ips)
-            self.alb_controller = AlbController(api, self.timings, emit, seed=self.seed)
+            if self.real_nodes is None:
+                self.kubelet = Kubelet(api, cp.node_names, self.timings, emit,
+                                       node_ips=node_ips)
+            self.alb_controller = AlbController(api, self.timings, emit, seed=self.seed,
+                                                real_nodes=self.real_nodes is not None)
             try:
-                await self.kubelet.start()
+                if self.kubelet is not None:
+                    await self.kubelet.start()
                 await self.alb_controller.start()
                 self._ready.set()
                 await self._stop_requested.wait()
             finally:
                 await self.alb_controller.stop()
-                await self.kubelet.stop()
+                if self.kubelet is not None:
+                    await self.kubelet.stop()
         finally:
             await api.aclose()
 
@@ -302,6 +364,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="from a pod's deletion to the kubelet acting on it (default "
                         "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")
+    parser.add_argument("--stand-in-nodes", action="store_true",
+                        help="nodes played by the kubelet stand-in (pods as local processes) "
+                        "instead of real kubelets, containerd and kube-proxy in network "
+                        "namespaces, which need root")
+    parser.add_argument("--sweep", action="store_true",
+                        help="remove what killed runs of real nodes left (processes, network "
+                        "namespaces, interfaces, mounts, cgroups) and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -309,9 +378,28 @@ def _parser() -> argparse.ArgumentParser:
 def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
+    if not args.stand_in_nodes and args.nodes > MAX_NODES:
+        parser.error(f"--nodes: real nodes support at most {MAX_NODES}")
+    if not args.stand_in_nodes and args.time_scale != 1:
+        parser.error("--time-scale: real nodes run in real time (a kubelet's preStop sleep "
+                     "and grace period are wall-clock seconds); a time scale other than 1 "
+                     "needs --stand-in-nodes")
     for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")
+
+
+def _sweep() -> int:
+    """``--sweep``: every slot no running cluster holds; 1 if anything could not be removed."""
+    if os.geteuid() != 0:
+        print("ingress-local-cluster: --sweep needs root", file=sys.stderr)
+        return 1
+    results = nodesweep.sweep_all()
+    for slot, problems in sorted(results.items()):
+        for problem in problems:
+            print(f"ingress-local-cluster: slot {slot}: {problem}", file=sys.stderr)
+    log.info("swept %d slots", len(results))
+    return 1 if any(results.values()) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -325,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.sweep:
+        return _sweep()
     signals = StopSignals()
     # Interrupt the start once; LocalCluster.start cleans up what it began, and a second
     # signal must not interrupt that cleanup (only the first one raises).
@@ -338,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lag_jitter=args.lag_jitter,
         kubelet_lag=args.kubelet_lag,
         seed=args.seed,
+        stand_in_nodes=args.stand_in_nodes,
     )
     try:
         try:
