@@ -42,6 +42,11 @@ async def reset_after_request(reader: asyncio.StreamReader, writer: asyncio.Stre
     writer.transport.abort()
 
 
+async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accepts and closes without reading: curl says "Empty reply from server"."""
+    writer.close()
+
+
 @contextmanager
 def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> Iterator[str]:
     """Run ``handler`` on an ephemeral loopback port (with TLS when given a server context);

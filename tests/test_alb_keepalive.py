@@ -19,6 +19,7 @@ from pytest_ingress_chaos.backends.sim import http11
 from pytest_ingress_chaos.backends.sim.alb import HEALTHY, ALBListener, Target, TargetGroup
 from pytest_ingress_chaos.backends.sim.cluster import LOOPBACK
 from pytest_ingress_chaos.backends.sim.timings import SimTimings
+from pytest_ingress_chaos.base.clock import TestClock
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n"
 OK_THEN_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nhi\n"
@@ -100,12 +101,13 @@ Scenario = Callable[[Rig], Awaitable[None]]
 
 
 def run(scenario: Scenario, target: ToyTarget, *, keep_alive: bool = True,
-        **timings: float) -> None:
+        time_scale: float = 1.0, **timings: float) -> None:
     async def main() -> None:
         server = await asyncio.start_server(target.serve, LOOPBACK, 0)
         port = server.sockets[0].getsockname()[1]
         # No health checks during a test: their connections would count as the ALB's.
-        sim_timings = SimTimings(health_check_interval=1e6, **timings)
+        sim_timings = SimTimings(clock=TestClock(time_scale), health_check_interval=1e6,
+                                 **timings)
         group = TargetGroup(sim_timings, lambda *event: None)
         group.register(Target("toy", LOOPBACK, port), steady=HEALTHY)
         alb = ALBListener(group, sim_timings, keep_alive=keep_alive)

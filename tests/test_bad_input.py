@@ -27,6 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import certifi
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -271,6 +272,29 @@ class Choice(Domain):
 
 
 @dataclass(frozen=True)
+class Age(Duration):
+    """A duration > 0 with no upper bound (the sweeper's TTL: how old a leftover is)."""
+
+    lo: float = 0.0
+    hi: float = 1e7  # for drawing valid values; none is too long
+    open_lo: bool = True
+
+    @property
+    def says(self) -> str:  # type: ignore[override]
+        return "duration > 0s"
+
+    def _out_of_range(self) -> st.SearchStrategy[float]:
+        return st.floats(max_value=0.0)
+
+    def invalid_text(self) -> st.SearchStrategy[str]:
+        return st.one_of(
+            self._out_of_range().map(lambda x: f"{x!r}s"), st.just("-1s"), st.just("0"),
+            foreign(st.integers(1, 9)).map(lambda n: n + "s"),
+            st.sampled_from(["5 parsecs", "5sec", "1e3s", "s", "5h5m", "5s\n5", "inf s"]),
+            st.sampled_from(JUNK_TEXT))
+
+
+@dataclass(frozen=True)
 class Boolean(Domain):
     says = "true or false"
 
@@ -353,11 +377,29 @@ class HttpUrl(Domain):
 
 
 @dataclass(frozen=True)
+class CaBundle(Domain):
+    """``ca_bundle=``: a PEM file of CA certificates that exists (certifi's, here)."""
+
+    says = "PEM file of CA certificates"
+
+    def valid(self) -> st.SearchStrategy[tuple[Any, Any]]:
+        return st.just((certifi.where(), certifi.where()))
+
+    def invalid_text(self) -> st.SearchStrategy[str]:
+        return st.sampled_from(["", " ", "/nonexistent/ca.pem", "/etc/hostname", "/",
+                                "ca.pem\n", "/dev/null"])
+
+    def invalid_other(self) -> st.SearchStrategy[Any]:
+        return st.one_of(st.integers(), st.binary(min_size=1, max_size=3), st.booleans())
+
+
+@dataclass(frozen=True)
 class Outcomes(Domain):
     """``ignore=`` of ingress_slo: HTTP status codes and the ingress's failure labels."""
 
     says = "HTTP status code"
-    LABELS = ("timeout", "connection refused", "reset", "error", "invalid response")
+    LABELS = ("timeout", "connection refused", "reset", "error", "invalid response",
+              "tls certificate verify failed", "tls hostname mismatch", "tls error")
 
     def valid(self) -> st.SearchStrategy[tuple[Any, Any]]:
         codes = st.integers(100, 599)
@@ -450,6 +492,8 @@ MARKER_FIELDS: dict[type[Spec], dict[str, Domain]] = {
         "path": UrlPath(),
         "url": Optional(HttpUrl()),
         "processes": Count(1, MAX_PROCESSES),
+        "dns_timeout": Duration(0, MAX_TIMEOUT, open_lo=True),
+        "ca_bundle": Optional(CaBundle()),
     },
     SLOSpec: {
         "max_errors": Optional(Count(0)),
@@ -700,6 +744,10 @@ OPTIONS: dict[str, Domain] = {
     "time_scale": Number(0.01, 10, open_lo=False),
     "report_dir": Text(says="non-blank path", convert=Path),
     "records": Boolean(),
+    "provision_timeout": POSITIVE_DURATION,
+    "sweep": Boolean(),
+    "sweep_ttl": Age(),
+    "sweep_dry_run": Boolean(),
     "kubeconfig": Text(says="non-blank path", convert=Path),
     "kube_context": Text(),
     "profile": Choice(("aws-alb", "gke", "nginx", "generic")),

@@ -251,7 +251,7 @@ def test_closing_the_backend_and_tearing_down_a_service_twice_is_harmless() -> N
     backend = SimBackend(time_scale=TIME_SCALE)
     service = backend.provision(ProvisionRequest(
         test="twice", mode="ip", service=ServiceSpec(replicas=1), alb=AlbSpec(), extras={},
-        seed=1, events=lambda *event: None, timeout=60.0))
+        seed=1, events=lambda **event: None, timeout=60.0))
     started = new_descendants(tree, before)
     assert sorted(process.kind for process in started) == ["pod", "simulator"], started
     service.teardown()

@@ -24,6 +24,7 @@ from pytest_ingress_chaos.core.verdict import PASS, VOID, judge
 
 from .localservers import (
     answer_ok,
+    close_at_once,
     closed_port,
     never_answer,
     reset_after_request,
@@ -61,6 +62,18 @@ def test_transport_failures_are_classified(handler: object, outcome: str) -> Non
     with serve(handler) as url:  # type: ignore[arg-type]
         timeline, _ = _run(url, rate=20, duration=0.25, timeout=0.2)
     assert summarize(timeline, 20).by_outcome == {outcome: 5}
+
+
+@pytest.mark.parametrize("connections", [1, 10])
+def test_a_server_that_accepts_and_closes_resets_every_request_at_once(connections: int) -> None:
+    """A connection the peer closes before the engine has pooled it, or before the request on
+    it is written, is a reset there and then: not a request left waiting for its timeout."""
+    with serve(close_at_once) as url:
+        timeline, _ = _run(url, rate=20, duration=0.5, timeout=2.0, connections=connections)
+    assert summarize(timeline, 20).by_outcome == {"reset": 10}
+    log = timeline.requests
+    slowest = max(end - intended for end, intended in zip(log.end, log.intended, strict=True))
+    assert slowest < 1.0  # none waited out its 2 s timeout
 
 
 def test_refused_connections_are_classified() -> None:

@@ -9,6 +9,8 @@ import json
 import re
 import textwrap
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -377,19 +379,46 @@ def test_xdist_two_workers_one_summary(pytester: pytest.Pytester) -> None:
     assert len(re.findall(r"^(ok|FAILED) +(ip|instance) ", summary, re.MULTILINE)) == 4
 
 
-def test_a_report_dir_that_is_a_file_is_a_usage_error_at_start(
-        pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(("args", "env", "ini", "named"), [
+    (("--ingress-report-dir", "reports"), {}, "", "--ingress-report-dir='reports'"),
+    ((), {"PYTEST_INGRESS_REPORT_DIR": "reports"}, "",
+     "env PYTEST_INGRESS_REPORT_DIR='reports'"),
+    ((), {}, "ingress_report_dir = reports", "ini ingress_report_dir='reports'"),
+], ids=["option", "env", "ini"])
+def test_a_report_dir_that_is_a_file_is_refused_at_start_naming_its_source(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
+        env: dict[str, str], ini: str, named: str) -> None:
+    """PYTEST_INGRESS_REPORT_DIR=/etc/passwd was refused as "--ingress-report-dir=...: cannot
+    create the directory: File exists": an option the user never gave, and mkdir's errno text
+    instead of what is wrong."""
     (pytester.path / "reports").write_text("not a directory")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(f"[pytest]\n{ini}\n")
     _write(pytester, """
         def test_never_runs():
             pass
     """)
-    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider",
-                                "--ingress-report-dir", "reports")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--ingress-report-dir='reports': cannot create the "
-                                 "directory: File exists*"])
+    assert result.stderr.lines[0] == (
+        f"ERROR: pytest-ingress-chaos: {named}: is a file, not a directory")
     _assert_no_plugin_traceback(result.stdout.str() + result.stderr.str())
+
+
+def test_a_report_dir_inside_a_file_names_the_file(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (pytester.path / "reports").write_text("not a directory")
+    monkeypatch.setenv("PYTEST_INGRESS_REPORT_DIR", "reports/run1")
+    _write(pytester, """
+        def test_never_runs():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == (
+        "ERROR: pytest-ingress-chaos: env PYTEST_INGRESS_REPORT_DIR='reports/run1': 'reports' "
+        "is a file, not a directory")
 
 
 def test_native_toml_numbers_are_accepted_and_bad_ones_named(pytester: pytest.Pytester) -> None:
@@ -469,3 +498,71 @@ def test_a_generate_hook_builds_the_report_and_the_update_hook_still_runs(
     assert report["team"] == "platform"
     assert "test_reported" in (pytester.path / "reports" / "index.html").read_text()
     assert path.with_suffix(".html").exists()
+
+
+def test_the_sweep_is_one_option_of_the_table_env_included(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--ingress-sweep`` was a command-line flag apart; now PYTEST_INGRESS_SWEEP (and ini
+    ingress_sweep) asks for the sweep too, and runs no test."""
+    monkeypatch.setenv("PYTEST_INGRESS_SWEEP", "1")
+    _write(pytester, """
+        def test_never_runs():
+            raise AssertionError("the sweep runs no test")
+    """)
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["pytest-ingress-chaos: backend sim leaves nothing behind to "
+                                 "sweep"])
+    assert "test_never_runs" not in result.stdout.str()
+
+
+def test_a_bad_sweep_ttl_names_its_ini_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ningress_sweep_ttl = 0s\n")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                "--ingress-sweep")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == (
+        "ERROR: pytest-ingress-chaos: ini ingress_sweep_ttl='0s': expected a duration > 0s "
+        "(\"250ms\", \"5s\", \"1m\" or a number of seconds), got '0s'")
+
+
+def test_the_provisioning_timeout_is_an_option_of_the_table(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provisioning deadline no simulator can meet: the test errors at setup, saying so."""
+    monkeypatch.setenv("PYTEST_INGRESS_PROVISION_TIMEOUT", "1ms")
+    _write(pytester, """
+        def test_service(ingress_service):
+            pass
+    """)
+    result = pytester.runpytest_subprocess(*FAST)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the simulator did not finish create_service within "
+                                 "0.001 s*"])
+
+
+@pytest.mark.parametrize(("make", "wrong"), [
+    (lambda path: None, "no such file"),
+    (lambda path: path.mkdir(), "is a directory, not a file"),
+], ids=["missing", "directory"])
+def test_a_kubeconfig_that_is_no_file_is_refused_at_start_naming_its_source(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+        make: Callable[[Path], None], wrong: str) -> None:
+    """Before, the kubernetes backend refused it when it first connected, naming the path but
+    not the environment variable it came from."""
+    make(pytester.path / "kube")
+    monkeypatch.setenv("PYTEST_INGRESS_KUBECONFIG", "kube")
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider",
+                                "--ingress-backend", "kubernetes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == (
+        f"ERROR: pytest-ingress-chaos: env PYTEST_INGRESS_KUBECONFIG='kube': {wrong}")
+
+
+def test_the_simulator_ignores_the_kubeconfig(pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_INGRESS_KUBECONFIG", "missing")
+    _write(pytester, """
+        def test_plain():
+            pass
+    """)
+    pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -1,8 +1,8 @@
 """``--ingress-records``: every request of a load window as one CSV row in the report directory.
 
 Inner pytest runs against the sim, in compressed time, like ``test_plugin.py``. The file is read
-the way a user would: with the csv module, and with pandas when it is installed (it is not a
-dependency of the project).
+the way a user would: with the csv module, and with pandas (a test dependency, not one of the
+plugin).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+import pandas
 import pytest
 
 from pytest_ingress_chaos.base import outcomes
@@ -73,10 +74,6 @@ def test_every_request_is_one_row_that_matches_the_json_report(
                   for p in ET.parse(pytester.path / "junit.xml").iter("property")}
     assert pytester.path / properties["ingress_records"] == path
 
-    try:
-        import pandas
-    except ImportError:
-        return
     frame = pandas.read_csv(path, keep_default_na=False, dtype={"outcome": str, "pod": str})
     assert list(frame.columns) == COLUMNS and len(frame) == report["requests"]
     assert frame["outcome"].value_counts().to_dict() == report["by_outcome"]

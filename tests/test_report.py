@@ -4,6 +4,9 @@ race makes them, are listed briefly, and the JSON report keeps every window."""
 from __future__ import annotations
 
 import dataclasses
+import json
+
+import pytest
 
 from pytest_ingress_chaos.base import outcomes
 from pytest_ingress_chaos.base.clock import TestClock
@@ -13,6 +16,7 @@ from pytest_ingress_chaos.core.timeline import Timeline
 from pytest_ingress_chaos.core.verdict import judge
 from pytest_ingress_chaos.report import jsonreport, terminal
 from pytest_ingress_chaos.report.context import ReportContext
+from pytest_ingress_chaos.report.summary import SummaryRow
 
 CONTEXT = ReportContext(test="test_x.py::test_race[ip]", mode="ip", backend="sim",
                         url="http://127.0.0.1:1/", seed=1, connections=1, timeout=2.0,
@@ -34,12 +38,13 @@ def scattered_errors(every: int) -> LoadResult:
     return dataclasses.replace(result, verdict=verdict.kind, violations=verdict.violations)
 
 
-def row(result: LoadResult) -> dict[str, object]:
-    return {"test": CONTEXT.test, "mode": "ip", "requests": result.requests,
-            "errors": result.errors, "by_outcome": result.by_outcome,
-            "windows": [(w.start, w.end) for w in result.error_windows],
-            "disruption": terminal.disruption_cell(result),
-            "verdict": "FAILED" if result.violations else "ok"}
+def row(result: LoadResult) -> SummaryRow:
+    return SummaryRow(test=CONTEXT.test, mode="ip", requests=result.requests,
+                      errors=result.errors, by_outcome=result.by_outcome,
+                      windows=tuple((w.start, w.end) for w in result.error_windows),
+                      disruption=terminal.disruption_cell(result),
+                      verdict="FAILED" if result.violations else "ok",
+                      dereg_lag=terminal.lag_cell(result))
 
 
 def test_forty_scattered_errors_list_ten_windows_and_point_to_the_json_report() -> None:
@@ -70,8 +75,31 @@ def test_summary_rows_show_three_windows_and_count_the_rest() -> None:
 
 
 def test_summary_rows_without_errors() -> None:
-    clean = row(scattered_errors(every=10_000))  # only request 0 fails
-    clean.update(errors=0, by_outcome={"200": 1000}, windows=[], verdict="ok")
+    clean = dataclasses.replace(row(scattered_errors(every=10_000)),  # only request 0 fails
+                                errors=0, by_outcome={"200": 1000}, windows=(), verdict="ok")
     assert terminal.summary_table([clean])[1] == (
         "ok       ip            1000       0          -  -                          -  "
         "test_x.py::test_race[ip]")
+
+
+def test_summary_rows_show_the_deregistration_lag() -> None:
+    lagged = dataclasses.replace(row(scattered_errors(every=10_000)), dereg_lag="9.94s")
+    assert terminal.summary_table([lagged])[1].endswith("      9.94s  test_x.py::test_race[ip]  "
+                                                        "(502 x1)")
+    assert SummaryRow.from_json(lagged.to_json()).dereg_lag == "9.94s"
+
+
+def test_a_summary_row_crosses_xdist_as_plain_data_and_back() -> None:
+    original = row(scattered_errors(every=250))
+    data = original.to_json()
+    assert json.loads(json.dumps(data)) == data  # what execnet carries: plain values only
+    assert SummaryRow.from_json(data) == original
+
+
+def test_a_summary_row_of_another_shape_is_refused() -> None:
+    data = row(scattered_errors(every=250)).to_json()
+    del data["disruption"]
+    with pytest.raises(ValueError, match="not a summary row"):
+        SummaryRow.from_json(data)
+    with pytest.raises(ValueError, match="verdict 'passed' is not one of ok, FAILED"):
+        dataclasses.replace(row(scattered_errors(every=250)), verdict="passed")

@@ -692,9 +692,17 @@ def test_pod_deleted_before_its_registration_never_stays_registered(deploy: Depl
     created = deployed.first("pod.created")
     ready = deployed.wait_for("pod.ready", created.subject)
     deployed.service.delete_pod(created.subject, grace_period=None, force=False)
+    deleted = deployed.wait_for("pod.deleted", created.subject)
+    # The story needs the deletion inside the registration lag: the registration is pending.
+    assert deleted.at < ready.at + REGISTRATION_LAG
     deployed.wait_for("address.released", created.subject)
     # Long enough for the pending registration and, after it, a deregistration.
     deployed.sleep_until(ready.at + REGISTRATION_LAG + DEREGISTRATION_LAG + 3.0)
+    # The controller did register in that time (the next replacement): a target group that
+    # never registers anything would pass the check below without it.
+    registered = [e.subject for e in deployed.timeline.events()
+                  if e.kind == "target.registered" and e.at > deleted.at]
+    assert set(registered) - {created.subject}, "no replacement was registered"
     kinds = [e.kind for e in deployed.about(created.subject) if e.source == "alb"]
     assert "target.registered" not in kinds or "target.draining" in kinds, kinds
 

@@ -11,7 +11,12 @@ from pytest_ingress_chaos.backends.sim.nodepolicy import NodePolicy, NodeView
 from pytest_ingress_chaos.backends.sim.spec import SimSpec
 from pytest_ingress_chaos.base.errors import SettingsError
 from pytest_ingress_chaos.base.specs import DrainNode, KillPods, LoadSpec, ServiceSpec, SLOSpec
-from pytest_ingress_chaos.base.units import format_seconds, parse_duration
+from pytest_ingress_chaos.base.units import (
+    DurationStyle,
+    format_duration,
+    format_seconds,
+    parse_duration,
+)
 from pytest_ingress_chaos.settings.markers import modes_from_marker, spec_from_marker
 from pytest_ingress_chaos.settings.options import SessionSettings, options
 from pytest_ingress_chaos.settings.options import resolve_session as _resolve_session
@@ -215,3 +220,12 @@ def test_the_newest_controller_behaviour_is_the_default() -> None:
     newest, v2_12 = NodePolicy.of(SimSpec().controller_version), NodePolicy.of("v2.12.0")
     assert (newest.drops_cordoned, newest.honours_exclude_label) == \
         (v2_12.drops_cordoned, v2_12.honours_exclude_label)
+
+
+def test_one_duration_formatter_writes_every_style() -> None:
+    forms = {style: format_duration(90.5, style) for style in DurationStyle}
+    assert forms == {DurationStyle.SHORT: "90.5s", DurationStyle.ON_AXIS: "90.50 s",
+                     DurationStyle.LIVE: "90.5s", DurationStyle.AGE: "1m30s",
+                     DurationStyle.PLAIN: "90.5"}
+    assert format_duration(1e6, DurationStyle.PLAIN) == "1000000"
+    assert format_duration(150.4, DurationStyle.LIVE) == "150s"

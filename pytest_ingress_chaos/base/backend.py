@@ -3,10 +3,11 @@
 It speaks Kubernetes, not the simulator: a backend provisions the sample Deployment, its Service
 and an Ingress of a target type (:class:`ProvisionRequest`), names them (:class:`ServiceIdentity`),
 reports pods with real phases and conditions (:class:`PodInfo`), carries out chaos through the
-same verbs ``kubectl`` has, and reports what it observes as events of the kinds listed in
-:data:`EVENT_KINDS`, stamped with ``time.monotonic()``, into the test's event sink. What only
-some backends can do is declared in :attr:`Backend.capabilities`; the plugin refuses, at setup,
-a test that needs a capability its backend lacks.
+same verbs ``kubectl`` has, and reports what it observes as events of an
+:class:`~.events.EventKind`, stamped with ``time.monotonic()``, into the test's
+:class:`~.events.EventSink`. What only some backends can do is declared in
+:attr:`Backend.capabilities`; the plugin refuses, at setup, a test that needs a capability its
+backend lacks.
 
 Every wait has a deadline and ends with :class:`~..errors.BackendTimeout` saying what it saw;
 every failure of a backend's client is raised as :class:`~..errors.BackendError`, chained.
@@ -20,67 +21,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .events import EventSink
 from .specs import AlbSpec, ServiceSpec
-
-# source, kind, subject, message, stamped with time.monotonic() (the first argument).
-EventSink = Callable[[float, str, str, str, str], None]
 
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 # The well-known node label that load balancer controllers read as "deregister this node"
 # (docs/alb-facts.md section 7): Service.exclude_from_load_balancers sets it.
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
-
-# Every kind of event a backend may report, and what it means. The contract suite checks that a
-# backend reports nothing else, so reports and users can rely on this list.
-EVENT_KINDS: Mapping[str, str] = {
-    # pods
-    "pod.created": "a pod of the sample Deployment was created (scheduled on a node)",
-    "pod.ready": "a pod's Ready condition turned true",
-    "pod.gated": "a pod's containers are ready, its readiness gate is not yet true",
-    "pod.not_ready": "a pod that was Ready is no longer Ready (it is still running)",
-    "pod.deleted": "a pod's deletion was requested (deletionTimestamp set): it is terminating",
-    "pod.prestop": "the kubelet runs the pod's preStop hook",
-    "pod.signal": "a signal was sent to a pod's container (SIGTERM, SIGKILL, ...)",
-    "pod.exited": "a terminating pod's container process ended",
-    "pod.crashed": "a running pod's container ended; the kubelet will restart it",
-    "pod.restarted": "a pod's container was restarted in place",
-    "pod.gone": "a pod left the API (its deletion completed)",
-    "address.released": "a dead pod's IP no longer answers at all (connects time out)",
-    "address.kept": "a dead pod's IP keeps refusing connections",
-    # endpoints
-    "endpoints.updated": "the Service's ready endpoints changed (the full list)",
-    "endpoint.ready": "an endpoint became ready",
-    "endpoint.not_ready": "an endpoint is no longer ready (terminating or failing its probe)",
-    "endpoint.removed": "an endpoint left the Service",
-    # load balancer and its targets
-    "alb.ready": "the load balancer serves the service",
-    "target.registered": "a target joined the target group (initial, or a steady state)",
-    "target.healthy": "a target passed its health checks",
-    "target.unhealthy": "a target failed its health checks",
-    "target.draining": "a target was deregistered and drains: no new requests",
-    "target.removed": "a drained target left the target group",
-    "target.unreachable": "a target the load balancer still sends new requests to no longer "
-                          "answers (its node is gone): they fail until health checks mark it "
-                          "unhealthy or it is deregistered",
-    "kube-proxy.synced": "kube-proxy on every node forwards to the current endpoints",
-    # the load balancer as its cloud's API shows it (source "aws", docs/aws-evidence.md)
-    "aws.note": "what the AWS API says about the test's load balancer (its target group, "
-                "attributes, where they differ from the markers), or why there is no AWS view",
-    "aws.gap": "the AWS API gave no target health from here (throttled, denied, no answer), "
-               "or gives it again",
-    # workloads and nodes
-    "rollout.started": "a rollout began replacing the Deployment's pods",
-    "rollout.done": "every pod of the Deployment is of the new revision and Ready",
-    "deployment.scaled": "the Deployment's replica count changed",
-    "node.cordoned": "a node was marked unschedulable",
-    "node.labelled": "a node was labelled; node.kubernetes.io/exclude-from-external-load-"
-                     "balancers makes load balancer controllers deregister it",
-    "node.terminating": "a drained node's instance is being terminated: it shuts down",
-    "node.terminated": "a node went away: its instance and network are gone",
-    "node.not_ready": "a node's Ready condition is no longer true: the control plane has not "
-                      "heard from its kubelet for the node-monitor grace period",
-}
-
 
 class Capability(enum.Enum):
     """What only some backends can do."""

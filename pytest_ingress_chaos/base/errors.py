@@ -6,21 +6,35 @@ traceback through the plugin. Backends wrap their client's errors (a broken pipe
 simulator, an ``ApiException`` from the Kubernetes client) in :class:`BackendError`, chained,
 so the cause stays visible with ``raise ... from``.
 
-The verdicts are not errors of the machinery: :class:`IngressSLOViolation` and
-:class:`IngressVerdictVoid` are ``AssertionError`` subclasses, so pytest reports them as test
-failures.
+The verdicts are not errors of the machinery: :class:`IngressVerdict` and its two kinds are
+``AssertionError`` subclasses, so pytest reports them as test failures, and the glue's
+``except IngressChaosError`` never mistakes one for a usage error.
 
-::
+Some classes live next to the code that raises them (the module in brackets); they derive from
+this tree all the same (``tests/test_errors.py`` checks every exception class of the package)::
 
     IngressChaosError
-    +-- SettingsError          a marker, option, ini key or env var has a bad value
-    +-- ChaosError             a chaos action could not be carried out
-    +-- LoadGeneratorError     the load thread failed or would not stop
-    |   +-- LoadWorkerError    a load worker process failed
-    +-- ProgressError          the live progress line failed or its thread would not stop
-    +-- BackendError           the backend refused or failed a request
-        +-- BackendTimeout     a wait ran past its deadline (the message says what it saw)
-        +-- SimulatorError     the simulator process refused a request or died
+    +-- SettingsError            a marker, option, ini key or env var has a bad value
+    |   +-- FieldError           a spec field has a bad value [base.specs]
+    +-- ChaosError               a chaos action could not be carried out
+    +-- LoadGeneratorError       the load thread failed or would not stop
+    |   +-- LoadWorkerError      a load worker process failed
+    +-- ProgressError            the live progress line failed or its thread would not stop
+    +-- BackendError             the backend refused or failed a request
+    |   +-- BackendTimeout       a wait ran past its deadline (the message says what it saw)
+    |   +-- SimulatorError       the simulator process refused a request or died
+    |   +-- ApiError             a Kubernetes API request failed [kubernetes.apis]
+    |   +-- Cancelled            a wait ended: its service is torn down [kubernetes.deadline]
+    |   +-- ControlPlaneError    the local control plane could not start [localcluster]
+    |   |   +-- LocalClusterError  its stand-ins could not start [localcluster.cluster]
+    |   +-- KubeApiError         the local cluster's API client got an error [localcluster]
+    |       +-- WatchExpired     a watch's version expired: list again [localcluster.kubeapi]
+    +-- HTTPParseError           the simulated ALB read a malformed message [backends.sim.http11]
+
+    AssertionError
+    +-- IngressVerdict           the ingress did not pass; carries the LoadResult
+        +-- IngressSLOViolation  the ingress broke the test's SLO
+        +-- IngressVerdictVoid   the load generator could not hold its schedule: no verdict
 """
 
 from __future__ import annotations
@@ -67,18 +81,18 @@ class SimulatorError(BackendError):
     """The simulator refused a request or died; the message carries its stderr tail."""
 
 
-class IngressSLOViolation(AssertionError):
+class IngressVerdict(AssertionError):
+    """A verdict other than a pass; the message is the full report, ``result`` the figures."""
+
+    def __init__(self, message: str, result: LoadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class IngressSLOViolation(IngressVerdict):
     """The ingress broke the test's SLO; the message is the full report."""
 
-    def __init__(self, message: str, result: LoadResult) -> None:
-        super().__init__(message)
-        self.result = result
 
-
-class IngressVerdictVoid(AssertionError):
+class IngressVerdictVoid(IngressVerdict):
     """The load generator itself could not hold its schedule, so the run can neither blame nor
     clear the ingress; the message is the full report. Safe to retry on a quieter runner."""
-
-    def __init__(self, message: str, result: LoadResult) -> None:
-        super().__init__(message)
-        self.result = result

@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from . import units
+from .clock import TestClock
 from .errors import SettingsError
 from .outcomes import LABEL_CODES, RUNNER_SIDE_LABELS
 
@@ -82,6 +84,20 @@ def outcome_names(value: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+def ca_bundle(value: object) -> str:
+    """``ca_bundle=`` of ingress_load: a PEM file of CA certificates, loaded now so that a
+    wrong path or a file without a certificate is an error at setup, not a TLS failure."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected the path of a PEM file of CA certificates, got "
+                         f"{units.shown(value)}")
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:  # ssl.SSLError: no certificate in it
+        raise ValueError(f"expected the path of a PEM file of CA certificates: cannot load "
+                         f"it ({exc.strerror or exc})") from None
+    return value
+
+
 def parsed(parse: units.Parser, default: Any, *, shown: str | None = None) -> Any:
     """A spec field: ``parse`` validates and normalises it; ``shown`` is how its default reads
     in ``pytest --markers`` (the value itself when None)."""
@@ -134,6 +150,12 @@ class LoadSpec(Spec):
     path: str = parsed(units.url_path, "/")
     url: str | None = parsed(units.optional(units.http_url), None)
     processes: int = parsed(units.Count(1, MAX_PROCESSES), 1)
+    # Name resolution, before and apart from the connect timeout: a slow resolver is the
+    # runner's "dns failure", never an ingress timeout. 5 s is glibc's resolver timeout.
+    dns_timeout: float = parsed(units.Duration(0.0, MAX_TIMEOUT, above_minimum=True), 5.0,
+                                shown="'5s'")
+    # https:// only: trust these CAs (a PEM file) instead of the system's, as curl --cacert.
+    ca_bundle: str | None = parsed(units.optional(ca_bundle), None)
 
     def check(self) -> None:
         if self.max_connections is not None and self.max_connections < self.connections:
@@ -146,7 +168,7 @@ class LoadSpec(Spec):
     def requests(self, time_scale: float) -> int:
         """How many requests the window sends: the rate is per wall second, the duration in
         test seconds (as ``load.schedule.Schedule`` counts them)."""
-        return max(0, math.ceil(self.rate * self.duration * time_scale - 1e-9))
+        return max(0, math.ceil(self.rate * TestClock(time_scale).wall(self.duration) - 1e-9))
 
     def check_window(self, time_scale: float) -> None:
         """At least one request, at most :data:`MAX_REQUESTS`, at the session's time scale."""

@@ -1,4 +1,10 @@
-"""SIGINT and SIGTERM as a request to stop, for a command that must end in order: ``ingress-sim``.
+"""SIGINT and SIGTERM, the one place the package handles them.
+
+- :class:`StopSignals`: a request to stop, for a command that must end in order
+  (``ingress-sim``, ``ingress-local-cluster``).
+- :func:`interrupt_on_sigterm` / :func:`restore_sigterm`: SIGTERM raised as KeyboardInterrupt in
+  the main thread, for code inside someone else's process (the kubernetes backend inside
+  pytest), so that its cleanup runs as it does on Ctrl-C.
 
 Python's own SIGINT handler raises KeyboardInterrupt wherever the main thread is, in the middle
 of an import or of a request to the simulator, and SIGTERM's default action ends the process at
@@ -14,9 +20,11 @@ import contextlib
 import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -35,6 +43,9 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        # While true, the first signal also raises KeyboardInterrupt in the main thread: a
+        # command's start that cannot look at ``reason`` is interrupted once, then cleans up.
+        self.interrupting = False
         self.signum: int | None = None
         self._read, self._write = os.pipe()
         for fd in (self._read, self._write):
@@ -44,7 +55,10 @@ class StopSignals:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        first = self.reason is None
         self._note(signum)
+        if first and self.interrupting:
+            raise KeyboardInterrupt(self.reason)
 
     def _note(self, signum: int) -> None:
         if self.reason is None:
@@ -77,3 +91,35 @@ class StopSignals:
         """The run is over: from now on SIGINT and SIGTERM stay pending, so that one arriving
         while the interpreter exits (which restores their default action) cannot kill it."""
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+_previous: Any = None
+_installed = False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}: cleaning up")
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM raises KeyboardInterrupt in the main thread, unless someone else
+    handles SIGTERM already (then theirs is kept). Only from the main thread; elsewhere, and a
+    second time, nothing happens."""
+    global _previous, _installed
+    if _installed or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            _previous = signal.signal(signal.SIGTERM, _interrupt)
+            _installed = True
+
+
+def restore_sigterm() -> None:
+    """Undo :func:`interrupt_on_sigterm`, if SIGTERM's handler is still the one it set."""
+    global _installed
+    if not _installed or threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) is _interrupt:  # still ours
+            signal.signal(signal.SIGTERM, _previous)
+    _installed = False

@@ -12,16 +12,19 @@ Arabic-Indic or fullwidth digits, which nobody types on purpose in a test settin
 
 from __future__ import annotations
 
+import argparse
+import enum
 import math
 import numbers
 import re
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 Parser = Callable[[Any], Any]
+T = TypeVar("T")
 
 # Surrounding blanks are forgiven (an ini file's indentation, a shell's quoting), nothing else.
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
@@ -47,11 +50,38 @@ def shown(value: object) -> str:
     return _SHOWN.repr(value)
 
 
-def format_seconds(seconds: float) -> str:
-    """Short human form of a duration: ``250ms``, ``5s``, ``1.5s``."""
+class DurationStyle(enum.Enum):
+    """The forms a duration is written in, each for one kind of reader."""
+
+    SHORT = "short"  # 250ms, 5s, 1.5s: as users write durations (messages, headers)
+    ON_AXIS = "on-axis"  # 1.23 s: a place on a report's time axis, to the hundredth
+    LIVE = "live"  # 12.3s, 123s: the live progress line, whose width barely moves
+    AGE = "age"  # 2h03m, 45m10s, 30s: an age people read at a glance (whole seconds)
+    PLAIN = "plain"  # 15, 0.5: a bare number of seconds, as ``sleep`` and annotations read it
+
+
+def format_duration(seconds: float, style: DurationStyle = DurationStyle.SHORT) -> str:
+    """The one duration formatter: ``seconds`` in ``style``."""
+    if style is DurationStyle.ON_AXIS:
+        return f"{seconds:.2f} s"
+    if style is DurationStyle.LIVE:
+        return f"{seconds:.1f}s" if seconds < 100 else f"{seconds:.0f}s"
+    if style is DurationStyle.AGE:
+        hours, rest = divmod(max(0, int(seconds)), 3600)
+        minutes, whole = divmod(rest, 60)
+        if hours:
+            return f"{hours}h{minutes:02d}m"
+        return f"{minutes}m{whole:02d}s" if minutes else f"{whole}s"
+    if style is DurationStyle.PLAIN:  # never 1e+06, never float noise past the millisecond
+        return f"{round(seconds, 3):.3f}".rstrip("0").rstrip(".") or "0"
     if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+def format_seconds(seconds: float) -> str:
+    """Short human form of a duration: ``250ms``, ``5s``, ``1.5s`` (``DurationStyle.SHORT``)."""
+    return format_duration(seconds)
 
 
 def _format_bound(seconds: float) -> str:
@@ -305,3 +335,17 @@ def describe(parse: Parser) -> str | None:
     """What ``parse`` accepts, in words, when it says (the range parsers and choices do)."""
     text = getattr(parse, "accepted", None)
     return text if isinstance(text, str) else None
+
+
+def argparse_type(parse: Callable[[object], T], name: str) -> Callable[[str], T]:
+    """Adapt a parser to argparse, keeping its message (which says what is accepted): argparse
+    would replace a plain ValueError with a bare "invalid value"."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert

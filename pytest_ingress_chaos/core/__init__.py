@@ -8,4 +8,6 @@
 - ``verdict``: ``judge()``, the SLO violations with the right party blamed.
 - ``chaos``: imperative chaos (``Chaos``) and the markers' schedule (``ChaosSchedule``).
 - ``loadwindow``: ``IngressLoad``, one window's start / sleep / run / close.
+- ``plan``: one test's plan from its parsed markers and the backend's traits, the rules on
+  markers together (chaos inside the window, url vs provisioning, capabilities) checked.
 """

@@ -6,7 +6,8 @@ specs, with the same messages. Victims are chosen with a seeded RNG from the pod
 itself created, in the order the backend lists them, so a run replays with the same
 ``--ingress-seed``; the marker schedule and the imperative fixture each have their own RNG, so
 a test that uses both replays too, whichever thread acts first. Every action is recorded on the
-test's timeline before it is carried out.
+test's timeline before it is carried out. An imperative action outside the started load window
+is refused: before it no verdict would count it, after it no report would show it.
 
 :func:`check_against_service` checks the markers' counts against the service before the window
 (more pods to kill than there are replicas, more nodes to drain than the cluster can lose), so
@@ -90,6 +91,21 @@ class Chaos:
         self.capabilities = capabilities
         self._interrupted = threading.Event()
 
+    def _in_window(self, method: str) -> None:
+        """Refuse an imperative action outside the started load window: before it, it would
+        be judged as nothing (it happened at a negative offset); after it, it would be in no
+        report at all."""
+        start, end = self.timeline.load_start, self.timeline.load_end
+        if start is None:
+            raise ChaosError(f"ingress_chaos.{method}: the load window has not started, and "
+                             "chaos before it is in no verdict: call ingress_load.start() "
+                             "first, then act")
+        if end is not None:
+            raise ChaosError(f"ingress_chaos.{method}: the load window ended at "
+                             f"{self.timeline.offset(end):.2f} s, and chaos after it is in no "
+                             "report: act between ingress_load.start() and ingress_load.run(), "
+                             "or lengthen ingress_load(duration=)")
+
     def _record(self, kind: str, subject: str, message: str) -> None:
         self.timeline.record(self.timeline.clock.now(), "chaos", kind, subject, message)
 
@@ -110,6 +126,7 @@ class Chaos:
         spec = self._spec("kill_pods", KillPods, count=count, grace_period=grace_period,
                           force=force, signal=signal)
         assert isinstance(spec, KillPods)
+        self._in_window("kill_pods")
         return self._kill_pods(spec)
 
     def _kill_pods(self, spec: KillPods) -> list[str]:
@@ -152,7 +169,9 @@ class Chaos:
         spec = self._spec("rollout_restart", RolloutRestart, max_surge=max_surge,
                           max_unavailable=max_unavailable)
         assert isinstance(spec, RolloutRestart)
-        self._rollout_restart(spec, self._flag("rollout_restart", "wait", wait))
+        waits = self._flag("rollout_restart", "wait", wait)
+        self._in_window("rollout_restart")
+        self._rollout_restart(spec, waits)
 
     def _rollout_restart(self, spec: RolloutRestart, wait: bool) -> None:
         name = self.service.identity.deployment
@@ -165,6 +184,7 @@ class Chaos:
         """``kubectl scale --replicas``."""
         spec = self._spec("scale_deployment", ScaleDeployment, replicas=replicas)
         assert isinstance(spec, ScaleDeployment)
+        self._in_window("scale_deployment")
         self._scale(spec)
 
     def _scale(self, spec: ScaleDeployment) -> None:
@@ -188,7 +208,9 @@ class Chaos:
                           exclude_from_load_balancers=exclude_from_load_balancers,
                           deregistration_wait=deregistration_wait)
         assert isinstance(spec, DrainNode)
-        return self._drain_node(spec, self._flag("drain_node", "wait", wait))
+        waits = self._flag("drain_node", "wait", wait)
+        self._in_window("drain_node")
+        return self._drain_node(spec, waits)
 
     def _drain_node(self, spec: DrainNode, wait: bool) -> list[str]:
         pods = [pod for pod in self.service.pods() if pod.running]

@@ -19,6 +19,10 @@ from .result import LoadResult, summarize
 from .timeline import Timeline
 from .verdict import FAIL, VOID, judge
 
+# Test seconds a sleep may end past the window's end: sleeps that add up to the duration also
+# wait for the chaos calls between them, which take time of their own.
+SLEEP_OVERRUN = 1.0
+
 
 class IngressLoad:
     """Constant-rate load against the ingress for ``spec.duration`` seconds, with chaos.
@@ -68,11 +72,24 @@ class IngressLoad:
         self._generator.start()
 
     def sleep(self, duration: float | str) -> None:
-        """Sleep for ``duration`` test seconds ("3s", "250ms", 3), scaled like the window."""
+        """Sleep for ``duration`` test seconds ("3s", "250ms", 3), scaled like the window,
+        inside the started window: a sleep that would end more than
+        :data:`SLEEP_OVERRUN` past its end is refused, as it would block after the load."""
         try:
             seconds = units.duration(duration)
         except ValueError as exc:
             raise SettingsError(f"ingress_load.sleep: {units.shown(duration)}: {exc}") from None
+        if not self.started:
+            raise LoadGeneratorError(f"ingress_load.sleep: {units.shown(duration)}: the load "
+                                     "window has not started; call ingress_load.start() first "
+                                     "(a sleep moves along the window)")
+        left = self.timeline.clock.test(self._generator.remaining())
+        if seconds > left + SLEEP_OVERRUN:
+            raise SettingsError(
+                f"ingress_load.sleep: {units.shown(duration)}: the window of duration="
+                f"{units.format_seconds(self.spec.duration)} has {left:.2f} s left, and a sleep "
+                "past its end would block after the load has stopped; sleep at most what is "
+                "left, or lengthen ingress_load(duration=)")
         self.timeline.clock.sleep(seconds)
 
     def run(self) -> LoadResult:
@@ -95,7 +112,7 @@ class IngressLoad:
         result = summarize(self.timeline, self.spec.rate, ignore=self.slo.ignore,
                            recovered_after=self.slo.recovered_after)
         verdict = judge(result, self.slo, terminating)
-        self.result = dataclasses.replace(result, verdict=verdict.kind,
+        self.result = dataclasses.replace(result, verdict=verdict.kind.value,
                                           violations=verdict.violations)
         if verdict.kind == FAIL:
             raise IngressSLOViolation(self._render(self.result), self.result)

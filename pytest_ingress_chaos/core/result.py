@@ -90,7 +90,7 @@ class LoadResult:
     disruptions: list[Disruption] = field(default_factory=list)  # one per chaos action
     latency_spectrum: list[dict[str, Any]] = field(default_factory=list)  # wrk2's spectrum
     time_scale: float = 1.0
-    verdict: str = "pass"  # "pass", "fail" (the ingress broke the SLO), or "void"
+    verdict: str = outcomes.VerdictKind.PASS.value  # a VerdictKind value, a plain str
     violations: list[str] = field(default_factory=list)
 
     @property

@@ -31,9 +31,11 @@ class Timeline:
     def time_scale(self) -> float:
         return self.clock.time_scale
 
-    def record(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
+    def record(self, stamp: float, source: str, kind: str, subject: str, message: str) -> None:
+        """Add an event that happened at ``stamp`` (``time.monotonic()``): an
+        :class:`~..base.events.EventSink`."""
         with self._lock:
-            self._events.append((t, source, kind, subject, message))
+            self._events.append((stamp, source, str(kind), subject, message))
 
     def offset(self, t: float) -> float:
         """Monotonic time -> test seconds from load start."""

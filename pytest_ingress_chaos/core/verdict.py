@@ -5,7 +5,9 @@ load generator was doing, and a timeout in a stretch where the generator kept it
 the ingress's too. Such errors fail the test as an ingress failure, whatever happened elsewhere
 in the window. The generator is blamed only for its own lag (timers, CPU, the GIL) and for its
 connection cap: then the run is *void*, neither a pass nor an ingress failure, and says so, so
-that CI can retry it on a quieter machine. A window that ended while chaos was still going on
+that CI can retry it on a quieter machine. A window in which no request, or too few, reached the
+ingress (names that did not resolve, no sockets left on the runner) is void too: it proved
+nothing about the ingress. A window that ended while chaos was still going on
 (a pod still terminating, an action after the end) fails too: it did not see the whole story.
 """
 
@@ -15,26 +17,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..base import outcomes
+from ..base.events import EventKind
+from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from ..base.specs import SLOSpec
 from .load.records import LATE_SEND_THRESHOLD
 from .result import RATE_TOLERANCE, LoadResult
 
-PASS, FAIL, VOID = "pass", "fail", "void"
+# The verdict kinds under the names the glue imports them by.
+PASS, FAIL, VOID = VerdictKind.PASS, VerdictKind.FAIL, VerdictKind.VOID
 # What chaos sets going: a window that ends before these have happened has not seen the story.
 CHAOS_CONSEQUENCES = frozenset({
-    "pod.deleted", "pod.prestop", "pod.signal", "pod.exited", "pod.gone", "node.cordoned",
-    "node.terminated", "rollout.started", "deployment.scaled",
+    EventKind.POD_DELETED, EventKind.POD_PRESTOP, EventKind.POD_SIGNAL, EventKind.POD_EXITED,
+    EventKind.POD_GONE, EventKind.NODE_CORDONED, EventKind.NODE_TERMINATED,
+    EventKind.ROLLOUT_STARTED, EventKind.DEPLOYMENT_SCALED,
 })
 
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # PASS, FAIL or VOID
+    kind: VerdictKind
     violations: list[str] = field(default_factory=list)  # why it failed, or why it is void
-
-
-def _is_success(name: str) -> bool:
-    return name.isdigit() and name.startswith("2")
 
 
 def _error_checks(slo: SLOSpec, errors: int, requests: int, ignored: str) -> list[str]:
@@ -74,6 +77,24 @@ def _generator_failures(result: LoadResult) -> list[str]:
             f"requests, {'; '.join(parts)} (more than {RATE_TOLERANCE:.0%})"]
 
 
+def _runner_side(result: LoadResult) -> str:
+    """The runner-side outcomes of ``result``: ``"dns failure x3, runner error x1"``."""
+    return format_counts([(name, n) for name, n in result.by_outcome.items()
+                          if name in outcomes.RUNNER_SIDE_LABELS], empty="")
+
+
+def _unreached(result: LoadResult) -> list[str]:
+    """Why too few requests reached the ingress to judge it, in one sentence (empty: enough
+    did). A request that failed on the runner's side (its name did not resolve, no socket)
+    never met the ingress; past the generator's tolerance the window did not carry the load
+    it promised."""
+    if result.runner_errors <= RATE_TOLERANCE * result.scheduled:
+        return []
+    return [f"{result.runner_errors} of {result.scheduled} scheduled requests never reached "
+            f"the ingress ({_runner_side(result)}): failures of the machine running the tests, "
+            f"more than {RATE_TOLERANCE:.0%}, too few answers to judge the ingress by"]
+
+
 def chaos_after_window(result: LoadResult, still_terminating: Sequence[str]) -> str | None:
     """What chaos the window missed, in one sentence, or None: actions and the terminations
     they start that came after its end, and pods (``still_terminating``) not yet gone."""
@@ -103,9 +124,13 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     """
     if result.requests == 0:
         return Verdict(VOID, ["no request was sent: the load window was empty"])
+    if result.runner_errors == result.requests:
+        return Verdict(VOID, [f"no request reached the ingress: all {result.requests} failed on "
+                              f"the machine running the tests ({_runner_side(result)}); the "
+                              "window proves nothing about the ingress"])
     ignored = f" (not counting {', '.join(slo.ignore)})" if slo.ignore else ""
     left_out = sum(n for name, n in result.by_outcome.items()
-                   if name in slo.ignore and not _is_success(name))
+                   if name in slo.ignore and not is_success_label(name))
     uncertified = sum(n for name, n in result.uncertified_by_outcome.items()
                       if name not in slo.ignore)
     certified = result.errors - left_out - uncertified
@@ -118,7 +143,7 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     longest = result.longest_disruption
     if slo.max_disruption is not None and longest is not None \
             and longest.length > slo.max_disruption:
-        kinds = ", ".join(f"{k} x{n}" for k, n in longest.by_outcome.items())
+        kinds = format_counts(longest.by_outcome)
         failures.append(
             f"the disruption after {longest.action.kind} {longest.action.subject} at "
             f"{longest.action.at:.2f} s lasted {longest.length:.2f} s ({longest.errors} errors: "
@@ -131,13 +156,17 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
     doubtful = not _error_checks(slo, certified, result.requests, ignored) and bool(
         _error_checks(slo, certified + uncertified, result.requests, ignored))
     if doubtful:
-        kinds = ", ".join(f"{k} x{n}" for k, n in result.uncertified_by_outcome.items())
+        kinds = format_counts(result.uncertified_by_outcome)
         generator.append(
             f"{uncertified} errors ({kinds}) fell in stretches where the load generator itself "
             f"stalled ({_stretches(result)}) and are not certified")
+    unreached = _unreached(result)
     if failures:
-        return Verdict(FAIL, failures + [f"also: {reason}" for reason in generator])
+        return Verdict(FAIL, failures + [f"also: {reason}" for reason in generator + unreached])
     if generator:
-        return Verdict(VOID, [*generator, "the verdict on the ingress is void: rerun on a "
-                                          "machine with CPU to spare"])
+        return Verdict(VOID, [*generator, *unreached, "the verdict on the ingress is void: "
+                                                      "rerun on a machine with CPU to spare"])
+    if unreached:
+        return Verdict(VOID, [*unreached, "the verdict on the ingress is void: fix what failed "
+                                          "on the machine running the tests and rerun"])
     return Verdict(PASS)

@@ -57,7 +57,7 @@ from ..backends.sim.cluster import LOOPBACK, Emit, Timers
 from ..backends.sim.kubeproxy import KubeProxy
 from ..backends.sim.timings import SimTimings
 from .background import Background
-from .kubeapi import STRATEGIC_MERGE_PATCH, ApiError, Informer, Key, KubeApi, Obj, key_of
+from .kubeapi import STRATEGIC_MERGE_PATCH, Informer, Key, KubeApi, KubeApiError, Obj, key_of
 from .kubelet import LOOPBACK_ANNOTATION
 
 __all__ = ["GATE_PREFIX", "LOCAL_PORT_ANNOTATION", "AlbController", "IngressConfig"]
@@ -256,8 +256,11 @@ class AlbController:
     :meth:`stop` run on the event loop that the ALBs and kube-proxies serve from."""
 
     def __init__(self, api: KubeApi, timings: SimTimings, emit: Emit, *,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, real_nodes: bool = False) -> None:
         self.api = api
+        #: Targets are where real nodes serve (pod IPs, node IPs and NodePorts through their
+        #: kube-proxy), not the kubelet stand-in's loopback addresses and simulated kube-proxies.
+        self.real_nodes = real_nodes
         self.timings = timings
         self.emit = emit
         self.rng = random.Random(seed)
@@ -314,7 +317,7 @@ class AlbController:
             self._dirty.clear()
             try:
                 await self._reconcile()
-            except (ApiError, httpx.HTTPError, OSError) as exc:
+            except (KubeApiError, httpx.HTTPError, OSError) as exc:
                 log.warning("alb controller: reconcile failed (%s); retrying", exc)
                 await asyncio.sleep(_RETRY)
                 self._dirty.set()
@@ -397,7 +400,7 @@ class AlbController:
                                            str(ref.get("name") or "")))
                 if pod is None:
                     continue
-                address = _loopback(pod)
+                address = self._address(pod, endpoint, slice_)
                 if address is None:
                     continue
                 # A nil ready condition means ready (the API's convention).
@@ -410,6 +413,21 @@ class AlbController:
                            or (pod.get("spec") or {}).get("nodeName") or "")
                 yield _Endpoint(str(ref.get("name")), address, node, ready, gated)
 
+    def _address(self, pod: Obj, endpoint: Obj, slice_: Obj) -> tuple[str, int] | None:
+        """Where the ALB reaches the endpoint: on real nodes its own address and the slice's
+        port (the pod's IP, routed into its node's namespace), else the stand-in's loopback
+        address of the pod."""
+        if not self.real_nodes:
+            return _loopback(pod)
+        addresses = endpoint.get("addresses") or []
+        ports = [p.get("port") for p in slice_.get("ports") or [] if p.get("port")]
+        return (str(addresses[0]), int(ports[0])) if addresses and ports else None
+
+    def _pod_at(self, pod: Obj, address: tuple[str, int]) -> bool:
+        if not self.real_nodes:
+            return _loopback(pod) == address
+        return (pod.get("status") or {}).get("podIP") == address[0]
+
     def service(self, namespace: str, name: str) -> Obj | None:
         return self.services.items.get((namespace, name))
 
@@ -418,7 +436,7 @@ class AlbController:
     def target_healthy(self, namespace: str, address: tuple[str, int]) -> None:
         """A target turned healthy: open the readiness gates of the pod behind it."""
         for pod in list(self.pods.items.values()):
-            if pod["metadata"].get("namespace") == namespace and _loopback(pod) == address:
+            if pod["metadata"].get("namespace") == namespace and self._pod_at(pod, address):
                 self.open_gates(pod)
 
     def open_gates(self, pod: Obj) -> None:
@@ -439,7 +457,7 @@ class AlbController:
                                  STRATEGIC_MERGE_PATCH)
             self.emit("alb", "pod.gate", name,
                       f"pod {name}: readiness gate {', '.join(gates)} True (target healthy)")
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status != 404:
                 log.warning("pod %s/%s: readiness gate patch failed: %s", namespace, name, exc)
         finally:
@@ -537,7 +555,10 @@ class _IngressStack:
         if config.mode == "ip":
             self._sync_ip(endpoints)
         elif service is not None and not self._warned:
-            self._sync_instance(endpoints)
+            if self.controller.real_nodes:
+                self._sync_node_ports(service)
+            else:
+                self._sync_instance(endpoints)
 
     # --- ip targets -----------------------------------------------------------------------------
 
@@ -573,6 +594,33 @@ class _IngressStack:
     def _deregister_gone(self) -> None:
         for address in self._registered() - set(self._desired):
             self.group.deregister(address)
+
+    # --- instance targets on real nodes ----------------------------------------------------------
+
+    def _sync_node_ports(self, service: Obj) -> None:
+        """Each eligible node's InternalIP at the Service's NodePort, which its real
+        kube-proxy serves (or stops serving: a node that goes away simply stops answering).
+        The nodes the ALB is created with are registered at once, later changes a lag later."""
+        ports = [p.get("nodePort") for p in (service.get("spec") or {}).get("ports") or []
+                 if p.get("nodePort")]
+        if not ports:
+            return
+        desired = {}
+        for (_, name), node in self.controller.nodes.items.items():
+            address = next((a.get("address") for a in (node.get("status") or {})
+                            .get("addresses") or [] if a.get("type") == "InternalIP"), None)
+            if address and node_eligible(node):
+                desired[(str(address), int(ports[0]))] = name
+        if desired == self._desired:
+            return
+        self._desired = desired
+        if self._created:
+            self._created = False
+            self._register_missing()
+            return
+        lag = self.timings.controller_lag
+        self.timers.later(lag(self.timings.registration_lag, self.rng), self._register_missing)
+        self.timers.later(lag(self.timings.deregistration_lag, self.rng), self._deregister_gone)
 
     # --- instance targets -----------------------------------------------------------------------
 

@@ -37,15 +37,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..backends.sim.timings import SimTimings
+from ..backends.sim.timings import DEFAULTS, SimTimings
+from ..base.clock import TIME_SCALE, TestClock
+from ..base.errors import SettingsError
+from ..base.stopsignals import StopSignals
+from ..base.units import argparse_type
+from . import nodesweep
 from .albcontroller import AlbController
-from .controlplane import Binaries, ControlPlane, ControlPlaneError
+from .controlplane import Binaries, ControlPlane, ControlPlaneError, find_binaries
 from .elbv2api import Elbv2Api, aws_environment
 from .kubeapi import KubeApi
 from .kubelet import Kubelet
+from .netplan import MAX_NODES, NetPlan
+from .nodes import NodesUnavailable, RealNodes, unavailable
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -119,17 +126,32 @@ class LocalCluster:
         nodes: int = 3,
         *,
         time_scale: float = 1.0,
-        registration_lag: float = 10.0,
-        deregistration_lag: float = 10.0,
-        lag_jitter: float = 2.0,
-        kubelet_lag: float = 0.5,
+        registration_lag: float = DEFAULTS.registration_lag,
+        deregistration_lag: float = DEFAULTS.deregistration_lag,
+        lag_jitter: float = DEFAULTS.lag_jitter,
+        kubelet_lag: float = DEFAULTS.kubelet_lag,
         seed: int | None = None,
         binaries: Binaries | None = None,
         startup_timeout: float = 60.0,
         tmp_parent: str | os.PathLike[str] | None = None,
+        stand_in_nodes: bool = False,
     ) -> None:
+        #: Nodes played by the kubelet stand-in (pods as local processes) instead of real
+        #: kubelets, containerd and kube-proxy in network namespaces; only when asked for.
+        self.stand_in_nodes = stand_in_nodes
+        self.node_count = nodes
+        self._binaries = binaries
+        try:
+            clock = TestClock(TIME_SCALE(time_scale))
+        except ValueError as exc:
+            raise SettingsError(f"LocalCluster(time_scale={time_scale!r}): {exc}") from None
+        if not stand_in_nodes and time_scale != 1.0:
+            raise LocalClusterError(
+                f"time_scale={time_scale:g}: real nodes run in real time (a kubelet's preStop "
+                "sleep and grace period are wall-clock seconds); a time scale other than 1 "
+                "needs the stand-in nodes (--stand-in-nodes)")
         self.timings = SimTimings(
-            time_scale=time_scale,
+            clock=clock,
             registration_lag=registration_lag,
             deregistration_lag=deregistration_lag,
             lag_jitter=lag_jitter,
@@ -138,8 +160,11 @@ class LocalCluster:
         self.seed = seed
         self.startup_timeout = startup_timeout
         self.control_plane = ControlPlane(
-            nodes, binaries=binaries, startup_timeout=startup_timeout, tmp_parent=tmp_parent
+            nodes, binaries=binaries, startup_timeout=startup_timeout, tmp_parent=tmp_parent,
+            real_nodes=not stand_in_nodes,
         )
+        self.real_nodes: RealNodes | None = None
+        self._slot: nodesweep.Slot | None = None
         self.events = EventLog()
         self.kubelet: Kubelet | None = None
         self.alb_controller: AlbController | None = None
@@ -177,10 +202,18 @@ class LocalCluster:
         return self.control_plane.api_client()
 
     def pids(self) -> dict[str, list[int]]:
-        """Running processes: the control plane's components and the pods' app processes."""
+        """Running processes: the control plane's components, the real nodes' (kubelet,
+        kube-proxy, containerd), or the stand-in's pods' app processes (``pods``)."""
         result = {name: [pid] for name, pid in self.control_plane.pids().items()}
+        if self.real_nodes is not None:
+            result.update(self.real_nodes.pids())
         result["pods"] = self.kubelet.pids() if self.kubelet is not None else []
         return result
+
+    @property
+    def slot(self) -> int | None:
+        """The real nodes' slot (netplan.py), None with stand-in nodes or when stopped."""
+        return self._slot.index if self._slot is not None else None
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -195,10 +228,19 @@ class LocalCluster:
         if self._thread is not None:
             raise RuntimeError("the local cluster is already running")
         started = time.monotonic()
-        self.control_plane.start()
-        self.timings_s["control_plane"] = round(time.monotonic() - started, 3)
         atexit.register(self.stop)
         try:
+            if not self.stand_in_nodes:
+                self._prepare_real_nodes()
+            self.control_plane.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings_s["control_plane"] = round(time.monotonic() - started, 3)
+        try:
+            if self.real_nodes is not None:
+                self.real_nodes.start()
+                self.timings_s["nodes"] = round(time.monotonic() - started, 3)
             self._error = None
             self._ready.clear()
             self._thread = threading.Thread(
@@ -220,9 +262,27 @@ class LocalCluster:
                  self.timings_s["total"], self.timings_s["control_plane"], self.kubeconfig)
         return self
 
+    def _prepare_real_nodes(self) -> None:
+        """Refuse where real nodes cannot run; hold a slot (swept of a killed run's leftovers)
+        and give the apiserver the slot's Service range."""
+        binaries = self._binaries or find_binaries()
+        if isinstance(binaries, str):
+            raise ControlPlaneError(binaries)
+        why = unavailable(binaries)
+        if why:
+            raise NodesUnavailable(f"{why}. (The kubelet stand-in, which runs pods as local "
+                                   "processes, is used only when asked for: --stand-in-nodes, "
+                                   "LocalCluster(stand_in_nodes=True).)")
+        self._slot = nodesweep.acquire_slot()
+        plan = NetPlan(self._slot.index, self.node_count)
+        self.control_plane.service_cidr = str(plan.service_cidr)
+        self.control_plane.advertise_address = plan.host_ip
+        self.real_nodes = RealNodes(plan, self.control_plane, binaries,
+                                    startup_timeout=max(self.startup_timeout, 90.0))
+
     def stop(self) -> None:
-        """Stop the stand-ins (every pod process is killed), then the control plane. Safe to
-        call more than once, from atexit too."""
+        """Stop the stand-ins (every pod process is killed), the real nodes (and sweep their
+        slot), then the control plane. Safe to call more than once, from atexit too."""
         thread, self._thread = self._thread, None
         if thread is not None:
             loop, event = self._loop, self._stop_requested
@@ -237,7 +297,12 @@ class LocalCluster:
             for pid in self.kubelet.pids():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        if self.real_nodes is not None:
+            self.real_nodes.stop()
         self.control_plane.stop()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         atexit.unregister(self.stop)
 
     # --- the stand-ins' thread ------------------------------------------------------------------
@@ -266,22 +331,27 @@ class LocalCluster:
                 for address in (node.get("status") or {}).get("addresses") or []
                 if address.get("type") == "InternalIP"
             }
-            self.kubelet = Kubelet(api, cp.node_names, self.timings, emit, node_ips=node_ips)
-            self.alb_controller = AlbController(api, self.timings, emit, seed=self.seed)
+            if self.real_nodes is None:
+                self.kubelet = Kubelet(api, cp.node_names, self.timings, emit,
+                                       node_ips=node_ips)
+            self.alb_controller = AlbController(api, self.timings, emit, seed=self.seed,
+                                                real_nodes=self.real_nodes is not None)
             self.elbv2 = Elbv2Api(self.alb_controller, api)
             self.alb_controller.on_stack.append(self.elbv2.bind)
             try:
                 await self.elbv2.start()
                 self.aws_env.write_text("".join(
                     f"{key}={value}\n" for key, value in self.aws_environment().items()))
-                await self.kubelet.start()
+                if self.kubelet is not None:
+                    await self.kubelet.start()
                 await self.alb_controller.start()
                 self._ready.set()
                 await self._stop_requested.wait()
             finally:
                 await self.alb_controller.stop()
                 await self.elbv2.close()
-                await self.kubelet.stop()
+                if self.kubelet is not None:
+                    await self.kubelet.stop()
         finally:
             await api.aclose()
 
@@ -299,19 +369,28 @@ def _parser() -> argparse.ArgumentParser:
         "line, logs on stderr, stops everything on Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--nodes", type=int, default=3, help="nodes to register (default 3)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
+    parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
-    parser.add_argument("--registration-lag", type=float, default=10.0,
+    parser.add_argument("--registration-lag", type=float, default=DEFAULTS.registration_lag,
                         help="the ALB controller's lag before registering new ip targets, "
-                        "seconds (default 10)")
-    parser.add_argument("--deregistration-lag", type=float, default=10.0,
-                        help="its lag before deregistering gone ip targets (default 10)")
-    parser.add_argument("--lag-jitter", type=float, default=2.0,
-                        help="each lag is drawn from lag +- jitter (default 2)")
-    parser.add_argument("--kubelet-lag", type=float, default=0.5,
-                        help="from a pod's deletion to the kubelet acting on it (default 0.5)")
+                        "seconds (default %(default)g)")
+    parser.add_argument("--deregistration-lag", type=float, default=DEFAULTS.deregistration_lag,
+                        help="its lag before deregistering gone ip targets (default "
+                        "%(default)g)")
+    parser.add_argument("--lag-jitter", type=float, default=DEFAULTS.lag_jitter,
+                        help="each lag is drawn from lag +- jitter (default %(default)g)")
+    parser.add_argument("--kubelet-lag", type=float, default=DEFAULTS.kubelet_lag,
+                        help="from a pod's deletion to the kubelet acting on it (default "
+                        "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")
+    parser.add_argument("--stand-in-nodes", action="store_true",
+                        help="nodes played by the kubelet stand-in (pods as local processes) "
+                        "instead of real kubelets, containerd and kube-proxy in network "
+                        "namespaces, which need root")
+    parser.add_argument("--sweep", action="store_true",
+                        help="remove what killed runs of real nodes left (processes, network "
+                        "namespaces, interfaces, mounts, cgroups) and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -319,11 +398,28 @@ def _parser() -> argparse.ArgumentParser:
 def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
-    if args.time_scale <= 0:
-        parser.error("--time-scale must be > 0")
+    if not args.stand_in_nodes and args.nodes > MAX_NODES:
+        parser.error(f"--nodes: real nodes support at most {MAX_NODES}")
+    if not args.stand_in_nodes and args.time_scale != 1:
+        parser.error("--time-scale: real nodes run in real time (a kubelet's preStop sleep "
+                     "and grace period are wall-clock seconds); a time scale other than 1 "
+                     "needs --stand-in-nodes")
     for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")
+
+
+def _sweep() -> int:
+    """``--sweep``: every slot no running cluster holds; 1 if anything could not be removed."""
+    if os.geteuid() != 0:
+        print("ingress-local-cluster: --sweep needs root", file=sys.stderr)
+        return 1
+    results = nodesweep.sweep_all()
+    for slot, problems in sorted(results.items()):
+        for problem in problems:
+            print(f"ingress-local-cluster: slot {slot}: {problem}", file=sys.stderr)
+    log.info("swept %d slots", len(results))
+    return 1 if any(results.values()) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -337,19 +433,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    stop_requested = threading.Event()
+    if args.sweep:
+        return _sweep()
+    signals = StopSignals()
+    # Interrupt the start once; LocalCluster.start cleans up what it began, and a second
+    # signal must not interrupt that cleanup (only the first one raises).
+    signals.interrupting = True
     starting = True
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if starting and not stop_requested.is_set():
-            # Interrupt the start once; LocalCluster.start cleans up what it began, and a
-            # second signal must not interrupt that cleanup.
-            stop_requested.set()
-            raise KeyboardInterrupt
-        stop_requested.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
     cluster = LocalCluster(
         args.nodes,
         time_scale=args.time_scale,
@@ -358,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lag_jitter=args.lag_jitter,
         kubelet_lag=args.kubelet_lag,
         seed=args.seed,
+        stand_in_nodes=args.stand_in_nodes,
     )
     try:
         try:
@@ -365,20 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ControlPlaneError as exc:  # LocalClusterError too; start() cleaned up
             print(f"ingress-local-cluster: {exc}", file=sys.stderr)
             return 1
-        starting = False
+        starting = signals.interrupting = False
         print(cluster.kubeconfig, flush=True)
         log.info("nodes: %s; time scale %g; export KUBECONFIG=%s; the ALBs through the ELBv2 "
                  "API: set -a; . %s; set +a. Ctrl-C or SIGTERM stops everything",
                  ", ".join(cluster.node_names), args.time_scale, cluster.kubeconfig,
                  cluster.aws_env)
-        while not stop_requested.wait(0.5):
-            pass
-        log.info("stopping")
+        signals.wait()
+        log.info("stopping (%s)", signals.reason)
     except KeyboardInterrupt:  # a signal while starting
         log.info("interrupted while starting; stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        signals.block()  # a second Ctrl-C must not cut the cleanup
         stopped = time.monotonic()
         cluster.stop()  # idempotent: after a failed or interrupted start there is little left
         if not starting:

@@ -7,9 +7,10 @@ available where this project is developed and tested. What runs is Kubernetes 1.
 Debian bookworm's source package by ``tools/build-kube-control-plane.sh`` (the last Debian source
 that can build the apiserver), against Debian's etcd.
 
-What is not there: kubelets, containers and kube-proxy. :class:`ControlPlane` registers nodes
-through the API (Ready, with capacity, the not-ready taint lifted) so that the scheduler binds
-pods to them; the pods then stay Pending until something plays the kubelet.
+Nodes: with ``real_nodes`` the kubelets of ``nodes.py`` register them; otherwise
+:class:`ControlPlane` registers nodes through the API (Ready, with capacity, the not-ready taint
+lifted) so that the scheduler binds pods to them; the pods then stay Pending until something
+plays the kubelet (the stand-in of ``kubelet.py``).
 
 Version facts callers rely on (1.20 against the current Python client):
 
@@ -54,6 +55,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..base.errors import BackendError
+from .netplan import STAND_IN_SERVICE_CIDR
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration
@@ -334,8 +336,19 @@ class ControlPlane:
         startup_timeout: float = 60.0,
         stop_timeout: float = 5.0,
         tmp_parent: str | os.PathLike[str] | None = None,
+        service_cidr: str = STAND_IN_SERVICE_CIDR,
+        real_nodes: bool = False,
+        advertise_address: str = "",
     ) -> None:
         self.node_count = nodes
+        #: The apiserver's --service-cluster-ip-range (inside 198.18.0.0/15, see netplan.py).
+        self.service_cidr = service_cidr
+        #: Kubelets register the nodes and the node-lifecycle controller runs; else the
+        #: control plane registers Ready nodes itself and that controller is off.
+        self.real_nodes = real_nodes
+        #: The address the `kubernetes` Service's endpoint names (real nodes: the machine's
+        #: end of their uplink, where nothing listens); else the apiserver picks one.
+        self.advertise_address = advertise_address
         self.node_names = [f"node-{i}" for i in range(1, nodes + 1)]
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -501,7 +514,7 @@ class ControlPlane:
                 f"--cert-dir={workdir / 'certs'}",  # it generates certs/apiserver.crt there
                 f"--token-auth-file={tokens}",
                 "--authorization-mode=AlwaysAllow",
-                "--service-cluster-ip-range=10.96.0.0/16",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--service-node-port-range=30000-32767",
                 # 1.20 refuses to start without all three service-account flags.
                 f"--service-account-key-file={sa_key}",
@@ -513,6 +526,8 @@ class ControlPlane:
                 "--enable-priority-and-fairness=false",
                 "--allow-privileged=true",
                 f"--feature-gates={FEATURE_GATES}",
+                *([f"--advertise-address={self.advertise_address}"]
+                  if self.advertise_address else []),
             ],
         )
 
@@ -535,10 +550,12 @@ class ControlPlane:
                 str(binaries.kube_controller_manager),
                 f"--kubeconfig={self.kubeconfig}",
                 "--leader-elect=false",
-                # Off: nodelifecycle (it would taint and evict our kubelet-less nodes), the CSR
-                # and bootstrap-token controllers and ttl (nothing here uses them).
-                "--controllers=*,-nodelifecycle,-csrsigning,-csrapproving,-csrcleaner,-ttl,"
-                "-bootstrapsigner,-tokencleaner",
+                # Off: the CSR and bootstrap-token controllers and ttl (nothing here uses
+                # them), and with stand-in nodes nodelifecycle (it would taint and evict nodes
+                # that no kubelet heartbeats); real kubelets need it to lift their not-ready
+                # taint, and a node whose kubelet stops goes NotReady.
+                "--controllers=*,-csrsigning,-csrapproving,-csrcleaner,-ttl,"
+                "-bootstrapsigner,-tokencleaner" + ("" if self.real_nodes else ",-nodelifecycle"),
                 f"--service-account-private-key-file={sa_key}",
                 "--use-service-account-credentials=false",
                 "--port=0",
@@ -559,8 +576,9 @@ class ControlPlane:
                 "--secure-port=0",
             ],
         )
-        self._register_nodes()
-        self._mark("nodes", started)
+        if not self.real_nodes:
+            self._register_nodes()
+            self._mark("nodes", started)
 
         # The controller-manager serves nothing (ports off); its service-account controller
         # creating `default/default` shows that it is connected and its informers have synced.

@@ -36,7 +36,7 @@ from ..backends.sim import http11
 from ..backends.sim.alb import DRAINING, HEALTHY, INITIAL, UNHEALTHY, Target
 from ..backends.sim.cluster import LOOPBACK
 from ..backends.sim.tasks import cancel_and_wait
-from .kubeapi import ApiError, Key, KubeApi, Obj
+from .kubeapi import Key, KubeApi, KubeApiError, Obj
 
 if TYPE_CHECKING:
     from .albcontroller import AlbController
@@ -174,7 +174,7 @@ class Elbv2Api:
         try:
             await self.api.request("POST", "/apis/apiextensions.k8s.io/v1/"
                                    "customresourcedefinitions", body=TGB_CRD)
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status != 409:
                 raise
         path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{TGB_PLURAL}.{TGB_GROUP}"
@@ -212,7 +212,7 @@ class Elbv2Api:
             await self.api.request(
                 "POST", f"/apis/{TGB_GROUP}/{TGB_VERSION}/namespaces/{namespace}/{TGB_PLURAL}",
                 body=body)
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status != 409:
                 raise
 
@@ -348,8 +348,15 @@ class Elbv2Api:
         return f"<TargetHealthDescriptions>{''.join(members)}</TargetHealthDescriptions>"
 
     def _target_id(self, stack: IngressStack, target: Target) -> tuple[str, int]:
-        """AWS's name of a target: its pod's IP (ip) or its node's instance ID (instance)."""
+        """AWS's name of a target: its pod's IP (ip) or its node's instance ID (instance), and
+        its port. On real nodes the target's address is already the pod's IP (ip) or the node's
+        NodePort (instance); the kubelet stand-in's are loopback addresses, so they are looked
+        up in the pod's status and the Service."""
         namespace = stack.config.namespace
+        if self.controller.real_nodes:
+            if stack.config.mode == "ip":
+                return target.host, target.port
+            return self._instance_id(target.name), target.port
         service = self.controller.service(namespace, stack.config.service) or {}
         ports = (service.get("spec") or {}).get("ports") or [{}]
         if stack.config.mode == "ip":
@@ -361,9 +368,13 @@ class Elbv2Api:
             # A deleted pod's target keeps the IP it was registered with.
             port = ports[0].get("targetPort")
             return self._pod_ips.get(key, target.name), port if isinstance(port, int) else 8080
-        node = self.controller.nodes.items.get(("", target.name)) or {}
+        return self._instance_id(target.name), int(ports[0].get("nodePort") or 0)
+
+    def _instance_id(self, node_name: str) -> str:
+        """The node's instance ID: the last part of its ``spec.providerID``, else its name."""
+        node = self.controller.nodes.items.get(("", node_name)) or {}
         provider = str((node.get("spec") or {}).get("providerID") or "")
-        return provider.rsplit("/", 1)[-1] or target.name, int(ports[0].get("nodePort") or 0)
+        return provider.rsplit("/", 1)[-1] or node_name
 
     def _target_group_attributes(self, params: dict[str, str]) -> str:
         _, stack, _ = self._stack_by_group(params.get("TargetGroupArn", ""))

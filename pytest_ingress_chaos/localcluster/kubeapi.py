@@ -26,7 +26,9 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ApiError", "Informer", "KubeApi", "Obj", "key_of"]
+from ..base.errors import BackendError
+
+__all__ = ["Informer", "KubeApi", "KubeApiError", "Obj", "key_of"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ WATCH_SECONDS = 60
 _RETRY_SECONDS = 0.5  # after a failed list or watch (refused, reset, 5xx)
 
 
-class ApiError(Exception):
+class KubeApiError(BackendError):
     """The API answered with an error status; ``status`` is the HTTP code (404, 409, 410, ...)."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -53,8 +55,11 @@ class ApiError(Exception):
         self.status = status
 
 
-class _Gone(Exception):
-    """The watch's resource version has expired: list again."""
+class WatchExpired(KubeApiError):
+    """The watch's resource version has expired (410 Gone): list again."""
+
+    def __init__(self) -> None:
+        super().__init__(410, "the watch's resource version has expired")
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -62,12 +67,12 @@ def key_of(obj: Mapping[str, Any]) -> Key:
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
-def _error_of(response: httpx.Response) -> ApiError:
+def _error_of(response: httpx.Response) -> KubeApiError:
     try:
         message = str(response.json().get("message") or response.text)
     except ValueError:
         message = response.text
-    return ApiError(response.status_code, message[:500])
+    return KubeApiError(response.status_code, message[:500])
 
 
 class KubeApi:
@@ -132,7 +137,7 @@ class KubeApi:
         """Whether the server serves ``group/version`` (e.g. ``discovery.k8s.io/v1``)."""
         try:
             await self.get(f"/apis/{group_version}")
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status == 404:
                 return False
             raise
@@ -142,7 +147,7 @@ class KubeApi:
         self, path: str, resource_version: str, params: Mapping[str, str | int] | None = None
     ) -> AsyncIterator[tuple[str, Obj]]:
         """The events of one watch from ``resource_version`` until the server ends it. Raises
-        :class:`_Gone` when the version has expired."""
+        :class:`WatchExpired` when the version has expired."""
         query: dict[str, str | int] = dict(params or {})
         query.update(
             watch="true",
@@ -153,7 +158,7 @@ class KubeApi:
         timeout = httpx.Timeout(10.0, read=WATCH_SECONDS + 30.0)
         async with self._client.stream("GET", path, params=query, timeout=timeout) as response:
             if response.status_code == 410:
-                raise _Gone()
+                raise WatchExpired()
             if response.status_code >= 400:
                 await response.aread()
                 raise _error_of(response)
@@ -164,8 +169,8 @@ class KubeApi:
                 kind, obj = str(event.get("type")), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:
-                        raise _Gone()
-                    raise ApiError(int(obj.get("code") or 500), str(obj.get("message")))
+                        raise WatchExpired()
+                    raise KubeApiError(int(obj.get("code") or 500), str(obj.get("message")))
                 yield kind, obj
 
 
@@ -202,10 +207,10 @@ class Informer:
                 version = await self._list()
                 while True:
                     version = await self._watch(version)
-            except _Gone:
+            except WatchExpired:
                 log.info("%s: resource version expired (410); listing again", self.name)
                 self.relists += 1
-            except (httpx.HTTPError, ApiError, ValueError) as exc:
+            except (httpx.HTTPError, KubeApiError, ValueError) as exc:
                 log.warning("%s: list/watch failed (%s); retrying", self.name, exc)
                 await asyncio.sleep(_RETRY_SECONDS)
 

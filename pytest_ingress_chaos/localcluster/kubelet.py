@@ -55,7 +55,7 @@ import httpx
 from ..backends.sim.cluster import LOOPBACK, SAMPLEAPP, Emit
 from ..backends.sim.timings import SimTimings
 from .background import Background
-from .kubeapi import STRATEGIC_MERGE_PATCH, ApiError, Informer, KubeApi, Obj
+from .kubeapi import STRATEGIC_MERGE_PATCH, Informer, KubeApi, KubeApiError, Obj
 
 __all__ = [
     "KEEPALIVE_ANNOTATION",
@@ -455,7 +455,7 @@ class _PodWorker:
     async def _annotate(self) -> None:
         """Where the pod really listens: what the ALB controller stand-in connects to."""
         body = {"metadata": {"annotations": {LOOPBACK_ANNOTATION: f"{LOOPBACK}:{self.port}"}}}
-        with contextlib.suppress(ApiError):  # 404: deleted meanwhile
+        with contextlib.suppress(KubeApiError):  # 404: deleted meanwhile
             await self.api.patch(self.path, body)
 
     async def _watch_container(self) -> None:
@@ -615,7 +615,7 @@ class _PodWorker:
             try:
                 await self.api.patch(f"{self.path}/status", {"status": status},
                                      STRATEGIC_MERGE_PATCH)
-            except ApiError as exc:
+            except KubeApiError as exc:
                 if exc.status == 404:  # gone from the API: nothing left to write
                     return True
                 log.warning("pod %s: status patch failed (%s); retrying", self.ref, exc)
@@ -697,7 +697,7 @@ class _PodWorker:
                 "preconditions": {"uid": self.uid}}
         try:
             await self.api.delete(self.path, body)
-        except ApiError as exc:
+        except KubeApiError as exc:
             if exc.status not in (404, 409):  # gone already, or another pod by that name
                 log.warning("pod %s: confirming the deletion failed: %s", self.ref, exc)
                 return

@@ -73,7 +73,7 @@ def outcome_colour(label: str) -> str:
 
 def outcome_band(label: str) -> str:
     """The band a bucket's outcome label is drawn in: every 2xx status is "2xx"."""
-    return SUCCESS if label.isdigit() and label.startswith("2") else label
+    return SUCCESS if outcomes.is_success_label(label) else label
 
 
 def _order_key(label: str) -> tuple[int, int, str]:

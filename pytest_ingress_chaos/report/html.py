@@ -17,6 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..base.clock import TestClock
+from ..base.outcomes import format_counts
+from ..base.units import DurationStyle, format_duration
 from . import svg
 from .chart import (
     ERROR_WINDOW_COLOUR,
@@ -70,11 +73,7 @@ def _e(value: object) -> str:
 
 
 def _s(seconds: Any) -> str:
-    return "-" if seconds is None else f"{float(seconds):.2f} s"
-
-
-def _counts(counts: Mapping[str, Any]) -> str:
-    return ", ".join(f"{label} x{n}" for label, n in counts.items()) or "none"
+    return "-" if seconds is None else format_duration(float(seconds), DurationStyle.ON_AXIS)
 
 
 def _legend(data: ChartData) -> str:
@@ -102,7 +101,8 @@ def _time_scale(result: Mapping[str, Any]) -> str:
     if scale == 1:
         return "1 (test seconds are wall-clock seconds)"
     duration = float(result.get("duration", 0.0))
-    return (f"{scale:g}: {duration:.2f} test s = {duration * scale:.2f} wall-clock s; rates are "
+    wall = TestClock(scale).wall(duration)
+    return (f"{scale:g}: {duration:.2f} test s = {wall:.2f} wall-clock s; rates are "
             "per wall-clock second; every other time on this page is in test seconds, "
             "latencies in wall-clock ms")
 
@@ -120,7 +120,7 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
                      f"(target {_e(result.get('target_rate', '?'))} req/s, "
                      f"{float(result.get('achieved_rate', 0.0)):.2f} achieved)"),
         ("errors", f"{_e(result.get('errors', 0))} charged to the ingress"),
-        ("outcomes", _e(_counts(result.get("by_outcome", {})))),
+        ("outcomes", _e(format_counts(result.get("by_outcome", {})))),
         ("latency", " ".join(f"{p} {float(latency[p]):.1f} ms" for p in
                              ("p50", "p90", "p99", "max") if p in latency) or "-"),
         ("seed", _e(context.get("seed", "?"))),
@@ -164,7 +164,7 @@ def _disruptions(result: Mapping[str, Any]) -> str:
             f'<td>{_e(action.get("subject", ""))}</td><td>{_s(d.get("start"))}</td>'
             f'<td>{_s(d.get("end"))}</td><td class="n">{_s(d.get("length", 0.0))}</td>'
             f'<td class="n">{_e(d.get("errors", 0))}</td>'
-            f'<td>{_e(_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td>'
+            f'<td>{_e(format_counts(d.get("by_outcome", {})))}</td><td>{recovered}</td>'
             f'<td class="n" title="{_e(d.get("lag_source") or "")}">'
             f'{_s(d.get("deregistration_lag"))}</td></tr>')
     return (f'<h2>Disruptions, per chaos action</h2><table class="list disruptions">{head}'
@@ -177,7 +177,7 @@ def _error_windows(result: Mapping[str, Any]) -> str:
         return "<h2>Error windows</h2><p class=\"muted\">none</p>"
     rows = "".join(
         f"<tr><td>{_s(w['start'])}</td><td>{_s(w['end'])}</td><td class=\"n\">"
-        f"{_e(w['count'])}</td><td>{_e(_counts(w.get('by_outcome', {})))}</td>"
+        f"{_e(w['count'])}</td><td>{_e(format_counts(w.get('by_outcome', {})))}</td>"
         f"<td>{'yes' if w.get('recovered', True) else 'no'}</td></tr>" for w in windows)
     return ("<h2>Error windows</h2><table class=\"list\"><tr><th>from</th><th>to</th>"
             f"<th class=\"n\">errors</th><th>by outcome</th><th>recovered</th></tr>{rows}</table>")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..base.outcomes import VerdictKind, format_counts, is_success_label
 from .html import STYLE
 
 NAME = "index.html"
@@ -58,7 +59,7 @@ def entry(path: Path, report: Mapping[str, Any]) -> Entry:
         verdict=str(result.get("verdict", "?")), requests=int(result.get("requests", 0)),
         errors=int(result.get("errors", 0)),
         failures={k: int(v) for k, v in result.get("by_outcome", {}).items()
-                  if not str(k).startswith("2")},
+                  if not is_success_label(str(k))},
         longest=longest, longest_by=by, page=path.with_suffix(".html").name,
         chart=chart.name if chart.exists() else None)
 
@@ -85,7 +86,7 @@ def render(entries: list[Entry], run: str) -> str:
     rows = []
     for e in entries:
         longest = "-" if e.longest is None else f"{e.longest:.2f} s"
-        failures = ", ".join(f"{k} x{n}" for k, n in e.failures.items()) or "-"
+        failures = format_counts(e.failures, empty="-")
         chart = (f'<a href="{escape(quote(e.chart))}">png</a>' if e.chart else "-")
         rows.append(
             f'<tr class="test" data-test="{escape(e.test)}">'
@@ -96,7 +97,7 @@ def render(entries: list[Entry], run: str) -> str:
             f"<td class=\"n\">{longest}</td><td>{escape(e.longest_by)}</td><td>{chart}</td></tr>")
     body = (f'<table class="list index">{head}{"".join(rows)}</table>' if rows
             else '<p class="muted">no load window in this run</p>')
-    failed = sum(1 for e in entries if e.verdict != "pass")
+    failed = sum(1 for e in entries if e.verdict != VerdictKind.PASS)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>ingress-chaos run {escape(run)}</title><style>{STYLE}</style></head><body>"
             f"<h1>ingress-chaos run {escape(run)}</h1>"

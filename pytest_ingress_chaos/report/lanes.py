@@ -1,7 +1,8 @@
 """What the cluster did, as lanes under the chart: per pod, endpoint, target and node, the
 states it was in (intervals) and what happened to it (points), from the report's events.
 
-The events are the backends' (``EVENT_KINDS`` in ``base/backend.py``). States are followed
+The events are the backends' (:class:`~..base.events.EventKind`); :data:`KIND_LANES` gives each
+kind its lane. States are followed
 from the first event on, provisioning included, so a pod Ready before load start is drawn Ready
 from the left edge; only what lies on the time axis is kept.
 """
@@ -13,44 +14,46 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base.events import EventKind
+
 # kind -> (lane, state entered). A state runs until the subject's next state (or "end": the
 # subject is gone, a point marks it). A None state is a point only, the state unchanged.
-_KINDS: Mapping[str, tuple[str, str | None]] = {
-    "pod.created": ("pods", "starting"),
-    "pod.gated": ("pods", "gated"),
-    "pod.ready": ("pods", "ready"),
-    "pod.not_ready": ("pods", "not ready"),
-    "pod.deleted": ("pods", "terminating"),
-    "pod.prestop": ("pods", None),
-    "pod.signal": ("pods", None),
-    "pod.exited": ("pods", "exited"),
-    "pod.crashed": ("pods", "crashed"),
-    "pod.restarted": ("pods", "starting"),
-    "pod.gone": ("pods", "end"),
-    "address.released": ("pods", None),
-    "address.kept": ("pods", None),
-    "endpoint.ready": ("endpoints", "ready"),
-    "endpoint.not_ready": ("endpoints", "not ready"),
-    "endpoint.removed": ("endpoints", "end"),
-    "endpoints.updated": ("endpoints", None),
-    "kube-proxy.synced": ("endpoints", None),
-    "alb.ready": ("ALB targets", None),
-    "target.registered": ("ALB targets", "initial"),
-    "target.healthy": ("ALB targets", "healthy"),
-    "target.unhealthy": ("ALB targets", "unhealthy"),
-    "target.draining": ("ALB targets", "draining"),
-    "target.removed": ("ALB targets", "end"),
-    "target.unreachable": ("ALB targets", "unreachable"),
-    "aws.note": ("ALB targets", None),
-    "aws.gap": ("ALB targets", None),
-    "rollout.started": ("workload", "rollout"),
-    "rollout.done": ("workload", "end"),
-    "deployment.scaled": ("workload", None),
-    "node.labelled": ("nodes", "excluded"),
-    "node.cordoned": ("nodes", "cordoned"),
-    "node.terminating": ("nodes", "shutting down"),
-    "node.terminated": ("nodes", "end"),
-    "node.not_ready": ("nodes", "not ready"),
+KIND_LANES: Mapping[str, tuple[str, str | None]] = {
+    EventKind.POD_CREATED: ("pods", "starting"),
+    EventKind.POD_GATED: ("pods", "gated"),
+    EventKind.POD_READY: ("pods", "ready"),
+    EventKind.POD_NOT_READY: ("pods", "not ready"),
+    EventKind.POD_DELETED: ("pods", "terminating"),
+    EventKind.POD_PRESTOP: ("pods", None),
+    EventKind.POD_SIGNAL: ("pods", None),
+    EventKind.POD_EXITED: ("pods", "exited"),
+    EventKind.POD_CRASHED: ("pods", "crashed"),
+    EventKind.POD_RESTARTED: ("pods", "starting"),
+    EventKind.POD_GONE: ("pods", "end"),
+    EventKind.ADDRESS_RELEASED: ("pods", None),
+    EventKind.ADDRESS_KEPT: ("pods", None),
+    EventKind.ENDPOINT_READY: ("endpoints", "ready"),
+    EventKind.ENDPOINT_NOT_READY: ("endpoints", "not ready"),
+    EventKind.ENDPOINT_REMOVED: ("endpoints", "end"),
+    EventKind.ENDPOINTS_UPDATED: ("endpoints", None),
+    EventKind.KUBE_PROXY_SYNCED: ("endpoints", None),
+    EventKind.ALB_READY: ("ALB targets", None),
+    EventKind.TARGET_REGISTERED: ("ALB targets", "initial"),
+    EventKind.TARGET_HEALTHY: ("ALB targets", "healthy"),
+    EventKind.TARGET_UNHEALTHY: ("ALB targets", "unhealthy"),
+    EventKind.TARGET_DRAINING: ("ALB targets", "draining"),
+    EventKind.TARGET_REMOVED: ("ALB targets", "end"),
+    EventKind.TARGET_UNREACHABLE: ("ALB targets", "unreachable"),
+    EventKind.AWS_NOTE: ("ALB targets", None),
+    EventKind.AWS_GAP: ("ALB targets", None),
+    EventKind.ROLLOUT_STARTED: ("workload", "rollout"),
+    EventKind.ROLLOUT_DONE: ("workload", "end"),
+    EventKind.DEPLOYMENT_SCALED: ("workload", None),
+    EventKind.NODE_LABELLED: ("nodes", "excluded"),
+    EventKind.NODE_CORDONED: ("nodes", "cordoned"),
+    EventKind.NODE_TERMINATING: ("nodes", "shutting down"),
+    EventKind.NODE_TERMINATED: ("nodes", "end"),
+    EventKind.NODE_NOT_READY: ("nodes", "not ready"),
 }
 LANE_ORDER = ("chaos", "pods", "endpoints", "ALB targets", "nodes", "workload", "other")
 STATE_COLOURS: Mapping[str, str] = {
@@ -110,7 +113,7 @@ class Lane:
 
 
 def _state(kind: str, message: str, state: str) -> str:
-    if kind == "target.registered":
+    if kind == EventKind.TARGET_REGISTERED:
         match = _REGISTERED_STATE.search(message)
         return match.group(1) if match else state
     return state
@@ -138,7 +141,7 @@ def lanes(events: Sequence[Mapping[str, Any]], start: float, end: float) -> list
             lane, state = "chaos", None
             subject = "actions"
         else:
-            lane, state = _KINDS.get(kind, ("other", None))
+            lane, state = KIND_LANES.get(kind, ("other", None))
             if lane == "other":
                 subject = str(event.get("source", "?"))
         key = (lane, subject)

@@ -27,11 +27,12 @@ from collections.abc import Callable, Sequence
 from ..base import outcomes
 from ..base.errors import ProgressError
 from ..base.specs import ChaosSpec, LoadSpec
-from ..base.units import format_seconds
+from ..base.units import DurationStyle, format_duration, format_seconds
 from ..core.timeline import Timeline
 
 REFRESH = 1.0  # wall seconds between two refreshes of the line
 STOP_TIMEOUT = 5.0  # wall seconds the thread gets to erase its line and end
+LIVE = DurationStyle.LIVE
 _KINDS_SHOWN = 2  # error kinds named on the line; the count covers them all
 # The line is rewritten in place: back to its start, the text, erase the rest of the row.
 _REWRITE = "\r{}\x1b[K"
@@ -39,10 +40,6 @@ _REWRITE = "\r{}\x1b[K"
 # and the text after the last newline the writer saw is empty, so a writer that tracks the
 # width of its current line (pytest's does, to align "[100%]") counts 0, which is true.
 _ERASE = "\r\x1b[K\x1b[A\n"
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.1f}s" if value < 100 else f"{value:.0f}s"
 
 
 class WindowProgress:
@@ -89,15 +86,16 @@ class WindowProgress:
         upcoming = next((action for action in self.chaos if action.at > elapsed), None)
         if upcoming is not None:
             rest.append(f"next chaos {upcoming.kind} at {format_seconds(upcoming.at)} "
-                        f"(in {_seconds(upcoming.at - elapsed)})")
+                        f"(in {format_duration(upcoming.at - elapsed, LIVE)})")
         elif self.chaos:
             rest.append("no chaos left")
         count = f"errors {sum(errors.values())}"
-        kinds = ", ".join(f"{kind} x{n}" for kind, n in errors.most_common(_KINDS_SHOWN))
+        kinds = outcomes.format_counts(errors.most_common(_KINDS_SHOWN))
         more = ", ..." if len(errors) > _KINDS_SHOWN else ""
         # The kinds of error go first when the terminal is narrow; then the end is cut.
         for errors_part in ([f"{count} ({kinds}{more})"] if errors else []) + [count]:
-            line = " | ".join([f"ingress {_seconds(elapsed)}/{format_seconds(self.spec.duration)}",
+            line = " | ".join([f"ingress {format_duration(elapsed, LIVE)}/"
+                               f"{format_seconds(self.spec.duration)}",
                                rate_part, errors_part, *rest])
             if len(line) <= width:
                 return line

@@ -41,7 +41,7 @@ def write(directory: Path, test: str, timeline: Timeline) -> Path:
     path = directory / f"{file_stem(test)}{SUFFIX}"
     log = timeline.requests
     start = timeline.load_start if timeline.load_start is not None else 0.0
-    scale = timeline.time_scale  # Timeline.offset: (t - load start) / time scale
+    to_test = timeline.clock.test  # as Timeline.offset: test seconds from load start
     pods = [*log.pod_names, ""]  # index -1 (unknown) is the last one: empty
     tails: dict[tuple[int, int], str] = {}  # (outcome, pod) -> "200,kubia-...\n"
 
@@ -56,8 +56,8 @@ def write(directory: Path, test: str, timeline: Timeline) -> Path:
         for lo in range(0, len(log), _CHUNK):
             hi = lo + _CHUNK
             file.writelines([
-                _ROW % ((scheduled - start) / scale, (dispatched - start) / scale,
-                        (sent - start) / scale, (end - start) / scale,
+                _ROW % (to_test(scheduled - start), to_test(dispatched - start),
+                        to_test(sent - start), to_test(end - start),
                         tails.get((code, pod)) or tail(code, pod))
                 for scheduled, dispatched, sent, end, code, pod in zip(
                     log.intended[lo:hi], log.dispatched[lo:hi], log.sent[lo:hi],

@@ -6,9 +6,11 @@ the browser shows on hover: no script, no library, nothing fetched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from html import escape
 
+from ..base.events import EventKind
+from ..base.outcomes import format_counts
+from ..base.units import DurationStyle, format_duration
 from .chart import (
     CHAOS_COLOUR,
     ERROR_WINDOW_COLOUR,
@@ -31,9 +33,9 @@ LATENCY_HEIGHT = 120
 GAP = 30  # between the charts, room for the time axis labels
 LANE_HEADER = 20
 ROW = 16
-MARK_COLOURS = {"pod.gone": "#000000", "pod.signal": "#c62828", "pod.prestop": "#ef6c00",
-                "target.removed": "#4a148c", "endpoint.removed": "#4e342e",
-                "node.terminated": "#000000"}
+MARK_COLOURS: dict[str, str] = {EventKind.POD_GONE: "#000000", EventKind.POD_SIGNAL: "#c62828",
+                EventKind.POD_PRESTOP: "#ef6c00", EventKind.TARGET_REMOVED: "#4a148c",
+                EventKind.ENDPOINT_REMOVED: "#4e342e", EventKind.NODE_TERMINATED: "#000000"}
 
 
 def _f(value: float) -> str:
@@ -41,16 +43,11 @@ def _f(value: float) -> str:
 
 
 def _s(seconds: float) -> str:
-    return f"{seconds:.2f} s"
+    return format_duration(seconds, DurationStyle.ON_AXIS)
 
 
 def _title(text: str) -> str:
     return f"<title>{escape(text)}</title>"
-
-
-def _counts(counts: dict[str, int] | Iterable[tuple[str, int]]) -> str:
-    items = counts.items() if isinstance(counts, dict) else counts
-    return ", ".join(f"{label} x{n}" for label, n in items) or "none"
 
 
 class _Figure:
@@ -88,7 +85,7 @@ class _Figure:
             x0, x1 = self.x(w.start), self.x(w.end)
             end = "" if w.recovered else " (not recovered by the end of the window)"
             title = _title(f"error window {_s(w.start)} .. {_s(w.end)}: {w.count} errors "
-                           f"({_counts(dict(w.by_outcome))}){end}")
+                           f"({format_counts(dict(w.by_outcome))}){end}")
             self.add(
                 f'<rect class="error-window" x="{_f(x0)}" y="{_f(self.requests_top)}" '
                 f'width="{_f(max(x1 - x0, 2.0))}" '

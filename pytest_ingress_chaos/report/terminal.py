@@ -3,11 +3,15 @@ windows, chaos and cluster events on the same clock, requests per serving pod)."
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-from ..base.units import format_seconds
+from ..base.clock import TestClock
+from ..base.events import timeline_line
+from ..base.outcomes import VerdictKind, format_counts, is_success_label
+from ..base.units import DurationStyle, format_duration, format_seconds
 from ..core.result import LoadResult
 from .context import ReportContext
+from .summary import SummaryRow
 
 MAX_TIMELINE_LINES = 60
 MAX_WINDOW_LINES = 10  # scattered errors (a keep-alive race) can make hundreds of windows
@@ -18,16 +22,12 @@ def _ms(value: float) -> str:
     return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.2f}ms"
 
 
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{name} x{n}" for name, n in counts.items()) or "none"
-
-
 def headline(result: LoadResult, context: ReportContext) -> str:
     """The verdict and its violations, without the figures: what one-line summaries show (the
     short test summary, a JUnit failure's message). Empty for a clean pass."""
     if not result.violations:
         return ""
-    if result.verdict == "void":
+    if result.verdict == VerdictKind.VOID:
         lines = [f"ingress verdict VOID in {context.test} (neither pass nor fail; safe to retry):"]
     else:
         lines = [f"ingress SLO violated in {context.test}:"]
@@ -65,15 +65,16 @@ def render(result: LoadResult, context: ReportContext) -> str:
         stalls = ", ".join(f"{s.start:.2f}..{s.end:.2f}" for s in result.stalls[:5])
         more = f" +{len(result.stalls) - 5} more" if len(result.stalls) > 5 else ""
         lines.append(f"  Generator stalled at {stalls}{more} s; errors not certified there: "
-                     f"{_counts(result.uncertified_by_outcome)}")
-    lines.append(f"  Outcomes: {_counts(result.by_outcome)}")
+                     f"{format_counts(result.uncertified_by_outcome)}")
+    lines.append(f"  Outcomes: {format_counts(result.by_outcome)}")
     if result.runner_errors:
         lines.append(f"  Runner-side failures (not counted against the ingress): "
                      f"{result.runner_errors}")
     if result.error_windows:
         lines.append("  Error windows (seconds from load start):")
         shown_windows = result.error_windows[:MAX_WINDOW_LINES]
-        lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: {_counts(w.by_outcome)}"
+        lines += [f"    {w.start:7.2f} .. {w.end:7.2f}  {w.count} errors: "
+                  f"{format_counts(w.by_outcome)}"
                   + ("  (not recovered by the end of the window)" if not w.recovered else "")
                   for w in shown_windows]
         if len(result.error_windows) > len(shown_windows):
@@ -87,21 +88,20 @@ def render(result: LoadResult, context: ReportContext) -> str:
     # One clock: what happened, and where the errors began and ended, in order. Provisioning
     # came before 0; chaos done before the window started, and what followed it, belongs here.
     since = min([0.0] + [e.at for e in result.events if e.source == "chaos"])
-    rows: list[tuple[float, int, str]] = [
-        (e.at, 1, f"{e.source:<10} {e.message}") for e in result.events if e.at >= since
+    rows: list[tuple[float, int, str, str]] = [
+        (e.at, 1, e.source, e.message) for e in result.events if e.at >= since
     ]
     for w in result.error_windows:
-        rows.append((w.start, 0, f"{'load':<10} >>> errors begin: {_counts(w.by_outcome)}"))
-        rows.append((w.end, 2, f"{'load':<10} <<< errors end ({w.count} in this window)"
+        rows.append((w.start, 0, "load", f">>> errors begin: {format_counts(w.by_outcome)}"))
+        rows.append((w.end, 2, "load", f"<<< errors end ({w.count} in this window)"
                      if w.recovered else
-                     f"{'load':<10} <<< errors not recovered by the end of the window "
-                     f"({w.count} so far)"))
+                     f"<<< errors not recovered by the end of the window ({w.count} so far)"))
     rows.sort()
     if rows:
         lines.append("")
         lines.append("Timeline (seconds from load start):")
         shown = rows[:MAX_TIMELINE_LINES]
-        lines += [f"  {at:7.2f}  {text}" for at, _, text in shown]
+        lines += [f" {timeline_line(at, source, text)}" for at, _, source, text in shown]
         if len(rows) > len(shown):
             lines.append(f"  ... {len(rows) - len(shown)} more events in the JSON report")
     return "\n".join(lines)
@@ -112,7 +112,7 @@ def _time_scale_lines(result: LoadResult) -> list[str]:
     second, so the request counts add up only against wall-clock seconds."""
     if result.time_scale == 1:
         return []
-    wall = result.duration * result.time_scale
+    wall = TestClock(result.time_scale).wall(result.duration)
     return [f"  time scale {result.time_scale:g}: {result.duration:.2f} test s = {wall:.2f} "
             f"wall-clock s; rates are per wall-clock second ({result.target_rate:g} req/s x "
             f"{wall:.2f} s = {result.target_rate * wall:.0f} requests scheduled); every other "
@@ -131,11 +131,12 @@ def _disruption_lines(result: LoadResult) -> list[str]:
         after = f"recovered at {d.recovered_at:.2f}" if d.recovered_at is not None else \
             "not recovered by the end of the window"
         lines.append(what + f"{d.length:.2f} s ({d.start:.2f} .. {d.end:.2f}), {d.errors} "
-                     f"errors: {_counts(d.by_outcome)}; {after}")
+                     f"errors: {format_counts(d.by_outcome)}; {after}")
     for d in result.disruptions[:MAX_WINDOW_LINES]:
-        if d.explanation:
-            lines.append(f"    {d.action.at:7.2f}  deregistration lag {d.deregistration_lag:.2f} s"
-                         f" ({d.lag_source}): {d.explanation}")
+        if d.explanation and d.deregistration_lag is not None:
+            lag = format_duration(d.deregistration_lag, DurationStyle.ON_AXIS)
+            lines.append(f"    {d.action.at:7.2f}  deregistration lag {lag} ({d.lag_source}): "
+                         f"{d.explanation}")
     if len(result.disruptions) > MAX_WINDOW_LINES:
         lines.append(f"    ... {len(result.disruptions) - MAX_WINDOW_LINES} more in the JSON "
                      "report")
@@ -157,21 +158,18 @@ def disruption_cell(result: LoadResult) -> str:
     return f"{longest.length:.2f}s" if longest.errors else "0s"
 
 
-def summary_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The session's summary table, one line per load window, sorted by test id. ``rows`` are
-    the plugin's summary rows: test, mode, requests, errors, by_outcome, windows, disruption
-    (``disruption_cell``), verdict (ok, FAILED, VOID, xfail or XPASS, as pytest names its
-    outcomes), dereg_lag (``lag_cell``)."""
+def summary_table(rows: Iterable[SummaryRow]) -> list[str]:
+    """The session's summary table, one line per load window, sorted by test id."""
     lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7} {'disruption':>10}  "
              "error windows (s)  dereg lag  test"]
-    for row in sorted(rows, key=lambda r: r["test"]):
-        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row["windows"][:SUMMARY_WINDOWS]) or "-"
-        if len(row["windows"]) > SUMMARY_WINDOWS:
-            windows += f" +{len(row['windows']) - SUMMARY_WINDOWS} more"
-        errors = ", ".join(f"{k} x{n}" for k, n in row["by_outcome"].items()
-                           if not k.startswith("2"))
+    for row in sorted(rows, key=lambda r: r.test):
+        windows = ", ".join(f"{a:g}..{b:g}" for a, b in row.windows[:SUMMARY_WINDOWS]) or "-"
+        if len(row.windows) > SUMMARY_WINDOWS:
+            windows += f" +{len(row.windows) - SUMMARY_WINDOWS} more"
+        errors = format_counts([(k, n) for k, n in row.by_outcome.items()
+                                if not is_success_label(k)], empty="")
         suffix = f"  ({errors})" if errors else ""
-        lines.append(f"{row['verdict']:<8} {row['mode']:<9} {row['requests']:>8} "
-                     f"{row['errors']:>7} {row['disruption']:>10}  {windows:<17}  "
-                     f"{row.get('dereg_lag', '-'):>9}  {row['test']}{suffix}")
+        lines.append(f"{row.verdict:<8} {row.mode:<9} {row.requests:>8} "
+                     f"{row.errors:>7} {row.disruption:>10}  {windows:<17}  "
+                     f"{row.dereg_lag:>9}  {row.test}{suffix}")
     return lines

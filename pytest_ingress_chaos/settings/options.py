@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +34,9 @@ CHAOS_SCOPES = ("foreign-pods", "foreign-nodes")
 # The seed is printed in every report and written into the JSON one, whose readers often hold
 # numbers as doubles (JavaScript, jq): they keep integers exact up to 2**53 - 1.
 MAX_SEED = 2**53 - 1
+# How long (wall seconds: provisioning is real work, the time scale does not shorten it) one
+# test's service may take to come up before the backend says what it saw.
+DEFAULT_PROVISION_TIMEOUT = 300.0
 # Consecutive 2xx answers, one at a time, before every window on a real cluster: a thousand
 # adds minutes to each test and proves no more than thirty.
 MAX_STEADY_REQUESTS = 1000
@@ -195,6 +198,19 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
         OptionDef("records", "also write every request of each load window, one CSV row "
                   "each, into the report directory (needs --ingress-report-dir)",
                   units.boolean, False, ini_type="bool", switch=True),
+        OptionDef("provision_timeout", "how long provisioning one test's service may take, in "
+                  "wall time (the time scale does not shorten it), before the backend says what "
+                  f"it saw ({units.DURATION_FORMS}; default 5m)",
+                  units.Duration(above_minimum=True), DEFAULT_PROVISION_TIMEOUT, "DURATION"),
+        # --- instead of a test run: the sweeper -------------------------------------------
+        OptionDef("sweep", "run no test: delete what killed sessions of this plugin left on the "
+                  "backend (kubernetes: its labelled namespaces older than --ingress-sweep-ttl), "
+                  "then exit", units.boolean, False, ini_type="bool", switch=True),
+        OptionDef("sweep_ttl", "with --ingress-sweep: only what is older than this "
+                  f"({units.DURATION_FORMS}; default 1h)", units.positive_age, 3600.0,
+                  "DURATION"),
+        OptionDef("sweep_dry_run", "with --ingress-sweep: list what would be deleted, delete "
+                  "nothing", units.boolean, False, ini_type="bool", switch=True),
         # --- the kubernetes backend -------------------------------------------------------
         OptionDef("kubeconfig", "kubernetes backend: the kubeconfig file (default: $KUBECONFIG, "
                   "~/.kube/config, or the in-cluster service account)",
@@ -246,6 +262,10 @@ class SessionSettings:
     time_scale: float = 1.0
     report_dir: Path | None = None
     records: bool = False
+    provision_timeout: float = DEFAULT_PROVISION_TIMEOUT
+    sweep: bool = False
+    sweep_ttl: float = 3600.0
+    sweep_dry_run: bool = False
     kubeconfig: Path | None = None
     kube_context: str | None = None
     profile: str = "aws-alb"
@@ -259,6 +279,14 @@ class SessionSettings:
     aws_evidence: str = "auto"
     aws_region: str | None = None
     aws_profile: str | None = None
+    # Where each given setting came from and what it was, by option name:
+    # "env PYTEST_INGRESS_REPORT_DIR='/etc/passwd'". A later check (the report directory's
+    # creation) names the same source as the parser would have.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def origin(self, name: str) -> str:
+        """Where the option ``name`` came from and its value as given, for a message."""
+        return self.origins.get(name, f"the default {name}")
 
     def annotations_per_mode(self) -> dict[str, Mapping[str, str]]:
         """The generic profile's Ingress annotations given, by target type."""
@@ -309,7 +337,7 @@ def resolve_session(
                             "report directory; set --ingress-report-dir too (or ini "
                             "ingress_report_dir, env PYTEST_INGRESS_REPORT_DIR)")
     _check_profile(values, sources)
-    settings = SessionSettings(**values)
+    settings = SessionSettings(**values, origins=MappingProxyType(given))
     try:  # the default load window as a whole: how many requests it sends
         settings.load_defaults().check_window(settings.time_scale)
     except FieldError as exc:

@@ -84,7 +84,8 @@ def local_cluster() -> Iterator[LocalCluster]:
     found = find_binaries()
     if isinstance(found, str):
         pytest.skip(found)
-    with LocalCluster(nodes=LOCAL_NODES, time_scale=CLOCK.time_scale, binaries=found) as running:
+    with LocalCluster(nodes=LOCAL_NODES, time_scale=CLOCK.time_scale, binaries=found,
+                      stand_in_nodes=True) as running:
         yield running
 
 

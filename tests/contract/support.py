@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from pytest_ingress_chaos.base.backend import (
-    EVENT_KINDS,
     POD_PHASES,
     Backend,
     Capability,
@@ -30,6 +29,7 @@ from pytest_ingress_chaos.base.backend import (
     Service,
 )
 from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.events import EventKind
 from pytest_ingress_chaos.base.specs import AlbSpec, ServiceSpec
 
 T = TypeVar("T")
@@ -60,9 +60,10 @@ class EventLog:
         self._events: list[Event] = []
         self._changed = threading.Condition()
 
-    def __call__(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
+    def __call__(self, *, stamp: float, source: str, kind: str, subject: str,
+                 message: str) -> None:
         with self._changed:
-            self._events.append(Event(t, source, kind, subject, message))
+            self._events.append(Event(stamp, source, kind, subject, message))
             self._changed.notify_all()
 
     @property
@@ -141,8 +142,8 @@ class Story:
 def check_events(events: list[Event], start: float, end: float) -> None:
     """The contract for every event: a known kind, strings, a time.monotonic() stamp inside the
     story that produced it."""
-    unknown = sorted({e.kind for e in events} - set(EVENT_KINDS))
-    assert not unknown, f"event kinds outside EVENT_KINDS: {unknown}"
+    unknown = sorted({e.kind for e in events} - set(EventKind))
+    assert not unknown, f"event kinds outside EventKind: {unknown}"
     for event in events:
         assert all(isinstance(part, str) and part for part in
                    (event.source, event.kind, event.subject, event.message)), event

@@ -1,4 +1,4 @@
-"""Events: each verb is reported with the kinds EVENT_KINDS defines, and nothing else.
+"""Events: each verb is reported with the kinds EventKind defines, and nothing else.
 
 Every story of the suite is checked when it ends (kinds, stamps inside the story: see
 ``Story.finish``); this story runs every verb on one service and checks, in the test itself,
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from pytest_ingress_chaos.base.backend import EVENT_KINDS, Capability
+from pytest_ingress_chaos.base.backend import Capability
+from pytest_ingress_chaos.base.events import EventKind
 
 from .support import WAIT_TIMEOUT, Story, check_events, wait_serving, wait_steady
 
@@ -49,4 +50,4 @@ def test_every_verb_reports_known_event_kinds(story: Story, mode: str) -> None:
     assert expected <= kinds, f"not reported: {sorted(expected - kinds)}"
     assert kinds & {"endpoint.removed", "endpoint.not_ready"}
     check_events(log.events, story.start, time.monotonic())
-    assert set(kinds) <= set(EVENT_KINDS)
+    assert set(kinds) <= set(EventKind)

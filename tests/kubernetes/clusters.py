@@ -29,10 +29,12 @@ def binaries_or_skip() -> Binaries:
 
 
 @contextlib.contextmanager
-def local_cluster(*, nodes: int = 3, time_scale: float, seed: int | None = None
-                  ) -> Iterator[LocalCluster]:
+def local_cluster(*, nodes: int = 3, time_scale: float, seed: int | None = None,
+                  stand_in_nodes: bool = False) -> Iterator[LocalCluster]:
+    """Real nodes unless ``stand_in_nodes``; where they cannot run the start fails, saying
+    why (never a skip: CI runs real nodes)."""
     with LocalCluster(nodes=nodes, time_scale=time_scale, seed=seed,
-                      binaries=binaries_or_skip()) as running:
+                      binaries=binaries_or_skip(), stand_in_nodes=stand_in_nodes) as running:
         yield running
 
 

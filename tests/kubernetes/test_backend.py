@@ -59,7 +59,8 @@ def new_run_id() -> str:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    with local_cluster(nodes=len(NODES), time_scale=CLOCK.time_scale) as running:
+    with local_cluster(nodes=len(NODES), time_scale=CLOCK.time_scale,
+                       stand_in_nodes=True) as running:
         yield running
 
 

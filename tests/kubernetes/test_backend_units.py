@@ -24,8 +24,9 @@ from pytest_ingress_chaos.backends.kubernetes.guard import OPT_INS, Guard, allow
 from pytest_ingress_chaos.backends.kubernetes.labels import session_labels
 from pytest_ingress_chaos.backends.kubernetes.lifecycle import ExitCleanup
 from pytest_ingress_chaos.backends.kubernetes.watches import ResourceWatch
-from pytest_ingress_chaos.base.backend import EVENT_KINDS
 from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
+from pytest_ingress_chaos.base.events import EventKind
+from pytest_ingress_chaos.base.units import DurationStyle, format_duration
 from pytest_ingress_chaos.settings.options import CHAOS_SCOPES, SessionSettings, chaos_scopes
 
 Obj = dict[str, Any]
@@ -36,7 +37,7 @@ class Recorder:
         self.events: list[tuple[float, str, str, str]] = []
 
     def __call__(self, t: float, kind: str, subject: str, message: str) -> None:
-        assert kind in EVENT_KINDS, kind
+        assert kind in set(EventKind), kind
         self.events.append((t, kind, subject, message))
 
     def kinds(self, subject: str | None = None) -> list[str]:
@@ -428,7 +429,8 @@ def test_sweeper_selects_only_old_namespaces_with_a_created_label() -> None:
              sweeper.Managed("going", "r3", 1_000, True),
              sweeper.Managed("unlabelled", "r4", None, False)]
     assert [m.name for m in sweeper.expired(found, 3600, now)] == ["old"]
-    assert sweeper.age_text(7380) == "2h03m" and sweeper.age_text(75) == "1m15s"
+    age = DurationStyle.AGE
+    assert format_duration(7380, age) == "2h03m" and format_duration(75, age) == "1m15s"
 
 
 def test_sweeper_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -31,7 +31,7 @@ GONE_WITHIN = 60.0  # seconds: namespace deletion waits 5 s, then for every pod'
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(time_scale=TIME_SCALE) as running:
+    with local_cluster(time_scale=TIME_SCALE, stand_in_nodes=True) as running:
         yield running
 
 

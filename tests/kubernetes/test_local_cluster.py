@@ -65,7 +65,8 @@ def binaries() -> Binaries:
 
 @pytest.fixture(scope="module")
 def cluster(binaries: Binaries) -> Iterator[LocalCluster]:
-    with LocalCluster(nodes=3, time_scale=TIME_SCALE, seed=7, binaries=binaries) as local:
+    with LocalCluster(nodes=3, time_scale=TIME_SCALE, seed=7, binaries=binaries,
+                      stand_in_nodes=True) as local:
         yield local
 
 
@@ -553,7 +554,7 @@ def test_command_prints_the_kubeconfig_first_and_sigterm_leaves_nothing(
     stderr: list[str] = []
     with subprocess.Popen(
         [sys.executable, "-m", "pytest_ingress_chaos.localcluster", "--nodes", "1",
-         "--time-scale", str(TIME_SCALE)],
+         "--time-scale", str(TIME_SCALE), "--stand-in-nodes"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     ) as command:
         assert command.stderr is not None and command.stdout is not None

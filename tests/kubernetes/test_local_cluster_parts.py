@@ -19,7 +19,11 @@ import httpx
 import pytest
 
 from pytest_ingress_chaos.backends.sim.timings import SimTimings
+from pytest_ingress_chaos.base.clock import TestClock
+from pytest_ingress_chaos.base.errors import SettingsError
 from pytest_ingress_chaos.localcluster.albcontroller import IngressConfig, node_eligible
+from pytest_ingress_chaos.localcluster.cluster import LocalCluster
+from pytest_ingress_chaos.localcluster.cluster import main as cluster_main
 from pytest_ingress_chaos.localcluster.kubeapi import Informer, KubeApi
 from pytest_ingress_chaos.localcluster.kubelet import Kubelet, prestop_sleep
 
@@ -106,7 +110,7 @@ def test_informer_resumes_an_ended_watch_and_relists_on_a_410_reply() -> None:
     assert versions[:4] == [None, "10", "11", None]  # resumed from the last event, then list
 
 
-BASE = SimTimings(time_scale=0.5)
+BASE = SimTimings(clock=TestClock(0.5))
 
 
 def ingress(annotations: dict[str, str]) -> dict[str, Any]:
@@ -265,3 +269,17 @@ def test_signalling_a_process_twice_keeps_its_exit_status() -> None:
         return await process.wait()
 
     assert asyncio.run(main()) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("scale", ["0", "0.001", "20"])
+def test_the_local_cluster_takes_the_time_scale_range_of_the_options(
+        scale: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same range and message as --ingress-time-scale: a cluster at another scale than the
+    tests would be of no use to them."""
+    with pytest.raises(SystemExit) as exited:
+        cluster_main(["--time-scale", scale])
+    assert exited.value.code == 2
+    assert f"argument --time-scale: expected a number from 0.01 to 10, got '{scale}'" \
+        in capsys.readouterr().err
+    with pytest.raises(SettingsError, match=r"LocalCluster\(time_scale=20.0\): expected a number"):
+        LocalCluster(time_scale=20.0)

@@ -27,7 +27,8 @@ TIME_SCALE = 0.2
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with local_cluster(time_scale=TIME_SCALE) as running:
+    # The stand-in nodes: the field report on real nodes is in test_local_cluster_nodes.py.
+    with local_cluster(time_scale=TIME_SCALE, stand_in_nodes=True) as running:
         yield running
 
 

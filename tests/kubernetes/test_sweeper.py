@@ -3,10 +3,12 @@ kubelet): it lists, then deletes, only namespaces labelled as ours and older tha
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,19 @@ def test_sweep_exit_code_1_when_the_api_fails(control_plane: ControlPlane,
         api = KubeApi(api_client)
         assert sweeper.sweep(api, 3600, dry_run=True, out=sys.stdout) == 1
     assert "Unauthorized" in capsys.readouterr().out
+
+
+def test_the_sweeper_with_credentials_the_server_rejects_prints_one_line(
+        control_plane: ControlPlane, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = json.loads(control_plane.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": "wrong-token"}
+    wrong = tmp_path / "kubeconfig"
+    wrong.write_text(json.dumps(config))
+    assert sweeper.main([f"--kubeconfig={wrong}", "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"ingress-chaos-sweep: the Kubernetes API server "
+                            f"{control_plane.server} (context {config['current-context']}, "
+                            f"kubeconfig {wrong}) refused the credentials: Unauthorized "
+                            "(HTTP 401)\n")

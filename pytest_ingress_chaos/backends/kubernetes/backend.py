@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from ...base.backend import Capability, ProvisionRequest, ServiceIdentity
 from ...base.errors import BackendError, BackendTimeout
+from ...base.events import EventKind
 from .. import BackendConfig
 from . import profiles, waits
 from .apis import ApiError, JsonDict, KubeApi
@@ -29,7 +30,7 @@ from .aws.access import Access, open_access
 from .aws.evidence import SOURCE as AWS_SOURCE
 from .aws.evidence import Observation
 from .aws.poller import DEFAULT_INTERVAL, MIN_POLL_INTERVAL
-from .connect import Connection, connect
+from .connect import Connection, connect_and_reach
 from .deadline import Deadline
 from .guard import Guard, allowed_chaos
 from .labels import CREATED_LABEL, RUN_LABEL, created_by_run, namespace_name, session_labels
@@ -64,8 +65,10 @@ class KubernetesBackend:
         self.config = config
         self.settings = config.settings
         self.guard = Guard(config.run_id, allowed_chaos(self.settings))
-        self.connection = connection or connect(self.settings.kubeconfig,
-                                                self.settings.kube_context)
+        # Checked now, in seconds: a missing or silent server is one setup error, not a
+        # timeout per request later.
+        self.connection = connection or connect_and_reach(self.settings.kubeconfig,
+                                                          self.settings.kube_context)
         self.api = KubeApi(self.connection.api_client)
         self.namespace = namespace_name(config.run_id, config.worker)
         self.namespace_deletion_timeout = namespace_deletion_timeout
@@ -251,7 +254,7 @@ class KubernetesBackend:
                                    self.settings.steady_requests, deadline,
                                    service.request_headers)
         service.url = url
-        service.emit("alb.ready", name, f"the ingress serves {name} at {url}: "
+        service.emit(EventKind.ALB_READY, name, f"the ingress serves {name} at {url}: "
                      f"{state.consecutive} consecutive 2xx, every Ready pod answered "
                      f"({', '.join(sorted(state.answered))}) after {deadline.elapsed():.1f} s",
                      source="ingress")
@@ -261,8 +264,9 @@ class KubernetesBackend:
         says why there is none (silent for profiles other than aws-alb unless asked for)."""
         if self.aws.client is None:
             if self.profile.name == "aws-alb" or self.settings.aws_evidence == "on":
-                service.emit("aws.note", service.name, f"the ALB's own view (AWS API) is off: "
-                             f"{self.aws.off}", source=AWS_SOURCE)
+                service.emit(EventKind.AWS_NOTE, service.name,
+                             f"the ALB's own view (AWS API) is off: {self.aws.off}",
+                             source=AWS_SOURCE)
             return
         observation = Observation(
             self.aws, self.api, self.namespace, service.name, request.mode, request.alb,
@@ -272,7 +276,7 @@ class KubernetesBackend:
             interval=max(MIN_POLL_INTERVAL, DEFAULT_INTERVAL * self.settings.time_scale))
         observation.start()
         for line in observation.lines:
-            service.emit("aws.note", service.name, line, source=AWS_SOURCE)
+            service.emit(EventKind.AWS_NOTE, service.name, line, source=AWS_SOURCE)
         service.on_teardown.append(observation.stop)
 
     def _forget(self, service: KubernetesService) -> None:

@@ -8,9 +8,9 @@ ways out would leave the run's namespace (and, on AWS, an ALB target group per t
 - SIGTERM, which CI systems send to cancel a job: Python's default action ends the process at
   once, running no ``atexit`` handler. While the backend lives, SIGTERM raises
   KeyboardInterrupt in the main thread instead, so pytest stops as on Ctrl-C and tears
-  everything down in order. Only when SIGTERM has its default action and only from the main
-  thread (``signal.signal`` is refused elsewhere): a handler someone else installed is left
-  alone.
+  everything down in order (``base.stopsignals.interrupt_on_sigterm``). Only when SIGTERM
+  has its default action and only from the main thread: a handler someone else installed is
+  left alone.
 
 Whatever remains after a SIGKILL is the sweeper's (``ingress-chaos-sweep``).
 """
@@ -18,47 +18,17 @@ Whatever remains after a SIGKILL is the sweeper's (``ingress-chaos-sweep``).
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
-import signal
 import threading
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
+
+from ...base.stopsignals import interrupt_on_sigterm, restore_sigterm
 
 log = logging.getLogger(__name__)
 
 
 _lock = threading.Lock()
 _armed: set[ExitCleanup] = set()  # one SIGTERM handler for every live backend
-_previous: Any = None
-_installed = False
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}: cleaning up")
-
-
-def _install() -> None:
-    global _previous, _installed
-    if _installed or threading.current_thread() is not threading.main_thread():
-        return
-    with contextlib.suppress(ValueError, OSError):
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            _previous = signal.signal(signal.SIGTERM, _interrupt)
-            _installed = True
-
-
-def _uninstall() -> None:
-    global _installed
-    if not _installed or threading.current_thread() is not threading.main_thread():
-        return
-    with contextlib.suppress(ValueError, OSError):
-        if signal.getsignal(signal.SIGTERM) is _interrupt:  # still ours
-            signal.signal(signal.SIGTERM, _previous)
-    _installed = False
-
-
 class ExitCleanup:
     """Runs ``close`` at interpreter exit and, while armed, lets SIGTERM interrupt the main
     thread; :meth:`disarm` undoes both."""
@@ -69,7 +39,7 @@ class ExitCleanup:
         atexit.register(self._at_exit)
         with _lock:
             _armed.add(self)
-            _install()
+            interrupt_on_sigterm()
 
     def _at_exit(self) -> None:
         try:
@@ -83,4 +53,4 @@ class ExitCleanup:
         with _lock:
             _armed.discard(self)
             if not _armed:
-                _uninstall()
+                restore_sigterm()

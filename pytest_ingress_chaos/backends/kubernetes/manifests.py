@@ -24,8 +24,10 @@ from typing import Any
 from ...base import kubenames
 from ...base.errors import SettingsError
 from ...base.specs import AlbSpec, ServiceSpec
+from ...base.units import DurationStyle, format_duration
 from . import profiles
 
+PLAIN = DurationStyle.PLAIN  # seconds as `sleep` and our annotations read them
 APP_NAME = "kubia"
 CONTAINER_NAME = "app"
 CONTAINER_PORT = 8080
@@ -37,6 +39,9 @@ SERVICE_LABEL = "ingress-chaos.dev/service"
 HOSTNAME_LABEL = "kubernetes.io/hostname"  # the topology key that spreads pods over nodes
 ON_SIGTERM_ANNOTATION = "ingress-chaos.dev/on-sigterm"
 KEEPALIVE_ANNOTATION = "ingress-chaos.dev/keepalive-timeout"
+# The sample app's environment (backends/sim/sampleapp.py), filled from the two annotations.
+ON_SIGTERM_ENV = "INGRESS_CHAOS_ON_SIGTERM"
+KEEPALIVE_ENV = "INGRESS_CHAOS_KEEPALIVE_TIMEOUT"
 
 
 
@@ -173,12 +178,6 @@ class ManifestSettings:
         return {**self.labels, **self.selector}
 
 
-def _seconds_text(seconds: float) -> str:
-    """Seconds as ``sleep`` and our annotations read them: ``15``, ``0.5``, never ``1e+06``."""
-    text = f"{round(seconds, 3):.3f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def _metadata(s: ManifestSettings, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": s.name, "namespace": s.namespace,
                                 "labels": s.object_labels}
@@ -240,7 +239,14 @@ def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     - ``terminationGracePeriodSeconds``: the test's grace period, rounded up so a pod never
       gets less time than asked for.
     - How the app answers SIGTERM and its keep-alive timeout cannot be set on a public image;
-      they are recorded as pod annotations, for the local kubelet stand-in to honour.
+      they are recorded as pod annotations, and handed to the container as environment
+      variables through the downward API (``INGRESS_CHAOS_ON_SIGTERM``,
+      ``INGRESS_CHAOS_KEEPALIVE_TIMEOUT``): the local cluster's sample-app image reads them,
+      any other image ignores them.
+    - ``imagePullPolicy: IfNotPresent``: on a cluster without a registry (the local cluster
+      imports its images before any pod asks) an image that is present is used and none is
+      ever pulled; on EKS the image is pulled once per node. Never ``Always`` (the default
+      for a ``:latest`` tag), which needs a registry on every start.
     - No ``readinessGates``: the AWS controller's webhook injects its own when the namespace is
       labelled for it (``profiles.namespace_labels``); one written here would never turn True
       on any other ingress.
@@ -255,10 +261,17 @@ def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     spec = s.service
     pod_annotations = {ON_SIGTERM_ANNOTATION: spec.on_sigterm}
     if spec.keepalive_timeout is not None:
-        pod_annotations[KEEPALIVE_ANNOTATION] = _seconds_text(spec.keepalive_timeout)
+        pod_annotations[KEEPALIVE_ANNOTATION] = format_duration(spec.keepalive_timeout, PLAIN)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": s.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [
+            {"name": env, "valueFrom": {"fieldRef": {
+                "fieldPath": f"metadata.annotations['{annotation}']"}}}
+            for env, annotation in ((ON_SIGTERM_ENV, ON_SIGTERM_ANNOTATION),
+                                    (KEEPALIVE_ENV, KEEPALIVE_ANNOTATION))
+        ],
         "ports": [{"name": PORT_NAME, "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         "readinessProbe": {
             "httpGet": {"path": "/", "port": PORT_NAME},
@@ -268,7 +281,7 @@ def deployment_manifest(s: ManifestSettings) -> dict[str, Any]:
     }
     if spec.prestop_sleep > 0:
         container["lifecycle"] = {
-            "preStop": {"exec": {"command": ["sleep", _seconds_text(spec.prestop_sleep)]}},
+            "preStop": {"exec": {"command": ["sleep", format_duration(spec.prestop_sleep, PLAIN)]}},
         }
     return {
         "apiVersion": "apps/v1",

@@ -1,4 +1,4 @@
-"""What the watches see, translated into the contract's events (``base.EVENT_KINDS``).
+"""What the watches see, translated into the contract's events (``base.events.EventKind``).
 
 Each observer keeps the last state it saw of its objects and reports transitions only, stamped
 with ``time.monotonic()`` when the watch delivered them (the timeline's clock); the API's own
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...base.errors import BackendError
+from ...base.events import EventKind
 from . import pods
 from .apis import JsonDict
 from .waits import rollout_done
@@ -27,7 +28,7 @@ from .waits import rollout_done
 log = logging.getLogger(__name__)
 
 # time.monotonic(), kind, subject, message; the source is always "cluster"
-Emit = Callable[[float, str, str, str], None]
+Emit = Callable[[float, EventKind, str, str], None]
 # Pod name and the stamp an event about it would get -> the stamp to use (PodObserver.catch_up)
 CatchUp = Callable[[str, float], float]
 
@@ -94,7 +95,7 @@ class PodObserver:
         self.stamps[name] = stamp
         return stamp
 
-    def _say(self, now: float, kind: str, name: str, message: str) -> None:
+    def _say(self, now: float, kind: EventKind, name: str, message: str) -> None:
         self.emit(self._next_stamp(name, now), kind, name, message)
 
     def sync(self, items: list[JsonDict], now: float, initial: bool) -> None:
@@ -144,7 +145,7 @@ class PodObserver:
         if state is not None:
             if state.uid is not None:
                 self._gone_uids.add(state.uid)
-            self._say(now, "pod.gone", name,
+            self._say(now, EventKind.POD_GONE, name,
                       f"pod {name} left the API{' ' + when if when else ''}")
 
     def _update(self, pod: JsonDict, now: float) -> None:
@@ -155,13 +156,13 @@ class PodObserver:
         node = pods.node(pod)
         if not state.created and node:
             state.created = True
-            self._say(now, "pod.created", name, f"pod {name} created on {node} (created "
+            self._say(now, EventKind.POD_CREATED, name, f"pod {name} created on {node} (created "
                       f"{_meta(pod).get('creationTimestamp')})")
         terminating = pods.terminating(pod)
         if terminating and not state.deleted:
             state.deleted = True
             meta = _meta(pod)
-            self._say(now, "pod.deleted", name, f"pod {name} deleted (grace "
+            self._say(now, EventKind.POD_DELETED, name, f"pod {name} deleted (grace "
                       f"{meta.get('deletionGracePeriodSeconds')}s, deletionTimestamp "
                       f"{meta.get('deletionTimestamp')})")
         self._readiness(pod, name, state, terminating, now)
@@ -172,10 +173,10 @@ class PodObserver:
         conditions = pods.conditions(pod)
         ready = conditions.get("Ready", False)
         if ready and not state.ready:
-            self._say(now, "pod.ready", name,
+            self._say(now, EventKind.POD_READY, name,
                       f"pod {name} is Ready (since {pods.condition_since(pod, 'Ready')})")
         elif state.ready and not ready and not terminating and pods.phase(pod) == "Running":
-            self._say(now, "pod.not_ready", name, f"pod {name} is no longer Ready (since "
+            self._say(now, EventKind.POD_NOT_READY, name, f"pod {name} is no longer Ready (since "
                       f"{pods.condition_since(pod, 'Ready')})")
         state.ready = ready
         gated = (not ready and not terminating and conditions.get("ContainersReady", False)
@@ -183,7 +184,7 @@ class PodObserver:
         if gated and not state.gated:
             waiting = [c for c, ok in conditions.items()
                        if not ok and c not in ("Ready", "ContainersReady")]
-            self._say(now, "pod.gated", name, f"pod {name}: containers ready, waiting for "
+            self._say(now, EventKind.POD_GATED, name, f"pod {name}: containers ready, waiting for "
                       f"readiness gate {', '.join(waiting) or '(not reported yet)'}")
         state.gated = bool(gated)
 
@@ -198,25 +199,27 @@ class PodObserver:
             if terminating:
                 if ended and not state.exited:
                     state.exited = True
-                    self._say(now, "pod.exited", name, f"pod {name}: container {container} "
+                    self._say(now, EventKind.POD_EXITED, name, f"pod {name}: container {container} "
                               f"exited ({pods.describe_termination(ended)})")
                 continue
             if ended and (container, count) not in state.crashes:
                 state.crashes.add((container, count))
-                self._say(now, "pod.crashed", name, f"pod {name}: container {container} ended "
+                self._say(now, EventKind.POD_CRASHED, name,
+                          f"pod {name}: container {container} ended "
                           f"({pods.describe_termination(ended)}); the kubelet restarts it")
             if known is not None and count > known:
                 if (container, known) not in state.crashes:  # ended and restarted in between
                     state.crashes.add((container, known))
                     last = (status.get("lastState") or {}).get("terminated") or {}
-                    self._say(now, "pod.crashed", name, f"pod {name}: container {container} "
-                              f"ended ({pods.describe_termination(last)})")
+                    self._say(now, EventKind.POD_CRASHED, name,
+                              f"pod {name}: container {container} ended "
+                              f"({pods.describe_termination(last)})")
                 started = ((status.get("state") or {}).get("running") or {}).get("startedAt")
-                self._say(now, "pod.restarted", name, f"pod {name}: container {container} "
+                self._say(now, EventKind.POD_RESTARTED, name, f"pod {name}: container {container} "
                           f"restarted (restart {count}{f', started {started}' if started else ''})")
         if terminating and not state.exited and pods.phase(pod) in ("Succeeded", "Failed"):
             state.exited = True
-            self._say(now, "pod.exited", name, f"pod {name}: containers ended (phase "
+            self._say(now, EventKind.POD_EXITED, name, f"pod {name}: containers ended (phase "
                       f"{pods.phase(pod)})")
 
 
@@ -297,16 +300,16 @@ class EndpointSliceObserver:
             old = before.get(key)
             if endpoint.ready and (old is None or not old.ready):
                 latest = max(latest, stamp := self._stamp(endpoint, now))
-                self.emit(stamp, "endpoint.ready", key,
+                self.emit(stamp, EventKind.ENDPOINT_READY, key,
                           f"endpoint {key} {endpoint.address} is ready{trigger}")
             elif not endpoint.ready and old is not None and old.ready:
                 latest = max(latest, stamp := self._stamp(endpoint, now))
-                self.emit(stamp, "endpoint.not_ready", key,
+                self.emit(stamp, EventKind.ENDPOINT_NOT_READY, key,
                           f"endpoint {key} {endpoint.words()} is not ready{trigger}")
         for key, old in before.items():
             if key not in after:
                 latest = max(latest, stamp := self._stamp(old, now))
-                self.emit(stamp, "endpoint.removed", key,
+                self.emit(stamp, EventKind.ENDPOINT_REMOVED, key,
                           f"endpoint {key} {old.address} removed{trigger}")
         ready_before = sorted(k for k, e in before.items() if e.ready)
         ready_after = sorted(k for k, e in after.items() if e.ready)
@@ -314,7 +317,7 @@ class EndpointSliceObserver:
         if ready_before != ready_after:
             not_ready = [f"{k} {e.words()}" for k, e in sorted(after.items()) if not e.ready]
             rest = f"; {len(not_ready)} not ready ({', '.join(not_ready)})" if not_ready else ""
-            self.emit(latest, "endpoints.updated", self.service,
+            self.emit(latest, EventKind.ENDPOINTS_UPDATED, self.service,
                       f"endpoints: {len(ready_after)} ready ({', '.join(ready_after) or 'none'})"
                       f"{rest}")
 
@@ -345,7 +348,7 @@ class DeploymentObserver:
         meta = _meta(deployment)
         replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
         if self.replicas is not None and replicas != self.replicas:
-            self.emit(now, "deployment.scaled", self.name, f"Deployment {self.name} scaled "
+            self.emit(now, EventKind.DEPLOYMENT_SCALED, self.name, f"Deployment {self.name} scaled "
                       f"from {self.replicas} to {replicas} replicas (generation "
                       f"{meta.get('generation')})")
         self.replicas = replicas
@@ -353,13 +356,14 @@ class DeploymentObserver:
         if revision:
             if self.revision is not None and revision != self.revision:
                 self.rolling = True
-                self.emit(now, "rollout.started", self.name, f"Deployment {self.name}: "
+                self.emit(now, EventKind.ROLLOUT_STARTED, self.name, f"Deployment {self.name}: "
                           f"rollout from revision {self.revision} to {revision} began")
             self.revision = revision
         if self.rolling and rollout_done(deployment, int(meta.get("generation") or 0)):
             self.rolling = False
-            self.emit(now, "rollout.done", self.name, f"Deployment {self.name}: every one of "
-                      f"its {replicas} pods is of revision {self.revision} and available")
+            self.emit(now, EventKind.ROLLOUT_DONE, self.name,
+                      f"Deployment {self.name}: every one of its {replicas} pods is of "
+                      f"revision {self.revision} and available")
 
 
 # --- kubelet Events -------------------------------------------------------------------------
@@ -410,7 +414,8 @@ class PodEventObserver:
             if self.catch_up is not None:  # the deletion first, then what the kubelet did
                 now = self.catch_up(pod, now)
             if self.prestop:
-                self.emit(now, "pod.prestop", pod, f"pod {pod}: the kubelet runs the preStop "
-                          f"hook, SIGTERM follows (kubelet {said})")
+                self.emit(now, EventKind.POD_PRESTOP, pod,
+                          f"pod {pod}: the kubelet runs the preStop hook, SIGTERM follows "
+                          f"(kubelet {said})")
             else:
-                self.emit(now, "pod.signal", pod, f"pod {pod}: SIGTERM (kubelet {said})")
+                self.emit(now, EventKind.POD_SIGNAL, pod, f"pod {pod}: SIGTERM (kubelet {said})")

@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from ...base.backend import EXCLUDE_LABEL, EventSink, PodInfo, ServiceIdentity
+from ...base.backend import EXCLUDE_LABEL, PodInfo, ServiceIdentity
 from ...base.errors import BackendError
+from ...base.events import EventKind, EventSink
 from . import pods
 from .apis import ApiError, JsonDict, KubeApi
 from .deadline import Deadline
@@ -84,14 +85,15 @@ class KubernetesService:
     def selector(self) -> str:
         return ",".join(f"{key}={value}" for key, value in self.identity.selector.items())
 
-    def emit(self, kind: str, subject: str, message: str, *, source: str = SOURCE,
+    def emit(self, kind: EventKind, subject: str, message: str, *, source: str = SOURCE,
              at: float | None = None) -> None:
         """Report an event, unless the service is being torn down (the contract stamps every
         event inside the test that provisioned the service)."""
         if not self._quiet.is_set():
-            self._events(time.monotonic() if at is None else at, source, kind, subject, message)
+            self._events(stamp=time.monotonic() if at is None else at, source=source, kind=kind,
+                         subject=subject, message=message)
 
-    def _emit_observed(self, at: float, kind: str, subject: str, message: str) -> None:
+    def _emit_observed(self, at: float, kind: EventKind, subject: str, message: str) -> None:
         self.emit(kind, subject, message, at=at)
 
     # --- watches --------------------------------------------------------------------------
@@ -236,26 +238,27 @@ class KubernetesService:
         self.guard.check_node(node, len(ours), self.name, action="label")
         current = self.api.call(f"read node {node}", self.api.core.read_node, node)
         if EXCLUDE_LABEL in ((current.get("metadata") or {}).get("labels") or {}):
-            self.emit("node.labelled", node, f"{node} is labelled {EXCLUDE_LABEL} already "
+            self.emit(EventKind.NODE_LABELLED, node, f"{node} is labelled {EXCLUDE_LABEL} already "
                       "(by someone else; left so after the test)")
             return
         self.api.call(f"label node {node}", self.api.core.patch_node, node,
                       {"metadata": {"labels": {EXCLUDE_LABEL: "true"}}})
         with self._lock:
             self._excluded.append(node)
-        self.emit("node.labelled", node, f"{node} labelled {EXCLUDE_LABEL}=true")
+        self.emit(EventKind.NODE_LABELLED, node, f"{node} labelled {EXCLUDE_LABEL}=true")
 
     def _cordon(self, node: str) -> None:
         current = self.api.call(f"read node {node}", self.api.core.read_node, node)
         if (current.get("spec") or {}).get("unschedulable"):
-            self.emit("node.cordoned", node, f"{node} is unschedulable already (cordoned by "
-                      "someone else; left so after the test)")
+            self.emit(EventKind.NODE_CORDONED, node,
+                      f"{node} is unschedulable already (cordoned by someone else; left so "
+                      "after the test)")
             return
         self.api.call(f"cordon node {node}", self.api.core.patch_node, node,
                       {"spec": {"unschedulable": True}})
         with self._lock:
             self._cordoned.append(node)
-        self.emit("node.cordoned", node, f"{node} cordoned (spec.unschedulable=true)")
+        self.emit(EventKind.NODE_CORDONED, node, f"{node} cordoned (spec.unschedulable=true)")
 
     def _on_node(self, node: str) -> list[JsonDict]:
         """The pods on ``node`` this drain is about: the service's that this run created, and

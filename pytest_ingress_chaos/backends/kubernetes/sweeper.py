@@ -7,8 +7,10 @@ only namespaces labelled ``app.kubernetes.io/managed-by=pytest-ingress-chaos`` w
 than any session should last). A namespace without a valid ``created`` label is kept and named:
 the sweeper never guesses an age.
 
-Exit codes: 0 nothing failed (also when nothing was old enough), 1 a namespace could not be
-listed or deleted, 2 a usage error (bad option, no cluster configured).
+Exit codes: 0 nothing failed (also when nothing was old enough), 1 the API server could not be
+reached (refused, silent past ``--timeout``, credentials rejected) or a namespace could not be
+listed or deleted, 2 a usage error (bad option, no cluster configured, a kubeconfig that cannot
+be used). Every failure is one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from pathlib import Path
 from typing import TextIO
 
 from ...base.errors import BackendError
-from ...base.units import positive_age
+from ...base.units import DurationStyle, format_duration, positive_age, positive_duration
 from ...settings.options import SessionSettings
 from .apis import ApiError, JsonDict, KubeApi
-from .connect import connect
+from .connect import DEFAULT_CONNECT_TIMEOUT, KubeconfigError, connect_and_reach
 from .labels import (
     CREATED_LABEL,
     RUN_LABEL,
@@ -49,16 +51,6 @@ class Managed:
 
     def age(self, now: float) -> float | None:
         return None if self.created is None else now - self.created
-
-
-def age_text(seconds: float) -> str:
-    """``2h03m``, ``45m10s``, ``30s``: an age people read at a glance."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _managed(namespace: JsonDict) -> Managed:
@@ -99,7 +91,7 @@ def sweep(api: KubeApi, ttl: float, *, dry_run: bool, out: TextIO,
     doomed = expired(namespaces, ttl, now)
     failed = 0
     for managed in doomed:
-        age = age_text(now - (managed.created or 0))
+        age = format_duration(now - (managed.created or 0), DurationStyle.AGE)
         if dry_run:
             print(f"would delete {managed.name} (run {managed.run}, {age} old)", file=out)
             continue
@@ -115,7 +107,7 @@ def sweep(api: KubeApi, ttl: float, *, dry_run: bool, out: TextIO,
         print(f"deleted {managed.name} (run {managed.run}, {age} old)", file=out)
     verb = "would delete" if dry_run else "deleted"
     print(f"{len(namespaces)} namespaces managed by pytest-ingress-chaos; {verb} "
-          f"{len(doomed) - failed} older than {age_text(ttl)}"
+          f"{len(doomed) - failed} older than {format_duration(ttl, DurationStyle.AGE)}"
           f"{f'; {failed} failed' if failed else ''}", file=out)
     return 1 if failed else 0
 
@@ -125,8 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ingress-chaos-sweep",
         description="Delete namespaces that pytest-ingress-chaos sessions left behind: only "
         "those labelled app.kubernetes.io/managed-by=pytest-ingress-chaos whose "
-        f"{CREATED_LABEL} label is older than --ttl. Exit codes: 0 ok, 1 a deletion failed, "
-        "2 usage error.")
+        f"{CREATED_LABEL} label is older than --ttl. Exit codes: 0 ok, 1 the API server failed "
+        "or a deletion did, 2 usage error (also a kubeconfig that cannot be used).")
     parser.add_argument("--kubeconfig", type=Path, default=None,
                         help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the "
                         "in-cluster service account)")
@@ -134,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttl", default="1h",
                         help="delete namespaces created longer ago than this (e.g. 30m, 2h, "
                         "3600; default 1h)")
+    parser.add_argument("--timeout", default=f"{DEFAULT_CONNECT_TIMEOUT:g}s",
+                        help="how long the API server has to answer each request (e.g. 10s; "
+                        f"default {DEFAULT_CONNECT_TIMEOUT:g}s)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list what would be deleted, delete nothing")
     return parser
@@ -147,11 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--ttl: {exc}")
     try:
-        connection = connect(args.kubeconfig, args.context)
+        timeout = positive_duration(args.timeout)
+    except ValueError as exc:
+        parser.error(f"--timeout: {exc}")
+    try:
+        connection = connect_and_reach(args.kubeconfig, args.context, timeout=timeout)
     except BackendError as exc:
         print(f"ingress-chaos-sweep: {exc}", file=sys.stderr)
-        return 2
-    api = KubeApi(connection.api_client)
+        return 2 if isinstance(exc, KubeconfigError) else 1
+    api = KubeApi(connection.api_client, request_timeout=timeout)
     try:
         return sweep(api, ttl, dry_run=args.dry_run, out=sys.stdout)
     finally:
@@ -169,10 +168,10 @@ def sweep_from_settings(settings: SessionSettings, ttl: float, *, dry_run: bool,
                         out: TextIO) -> int:
     """What ``pytest --ingress-sweep`` runs, with the session's cluster options."""
     try:
-        connection = connect(settings.kubeconfig, settings.kube_context)
+        connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
     except BackendError as exc:
         print(f"ingress-chaos-sweep: {exc}", file=out)
-        return 2
+        return 2 if isinstance(exc, KubeconfigError) else 1
     try:
         return sweep(KubeApi(connection.api_client), ttl, dry_run=dry_run, out=out)
     finally:
@@ -184,7 +183,7 @@ def reap_worker(settings: SessionSettings, run_id: str, worker: str) -> str | No
     teardown never ran. Only a namespace carrying this plugin's label and this run's id goes.
     Returns what was done, for the controller to say, or None when there was nothing."""
     name = namespace_name(run_id, worker)
-    connection = connect(settings.kubeconfig, settings.kube_context)
+    connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
     api = KubeApi(connection.api_client)
     try:
         try:

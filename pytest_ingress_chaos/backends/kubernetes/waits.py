@@ -17,7 +17,6 @@ timeout), each ending in a BackendTimeout that says what it saw:
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import threading
 import time
@@ -29,6 +28,8 @@ from typing import Any
 import httpx
 
 from ...base.errors import BackendTimeout
+from ...base.kubia import serving_pod
+from ...base.outcomes import is_success
 from . import pods
 from .apis import JsonDict, KubeApi
 from .deadline import Deadline
@@ -36,7 +37,6 @@ from .diagnosis import describe_deployment, describe_ingress, diagnose
 from .labels import LOCAL_PORT_ANNOTATION
 
 REQUEST_CAP = 10.0  # seconds: one API request inside a wait
-HIT = re.compile(r"You've hit (\S+)")
 HTTP_TIMEOUT = 2.0  # seconds: one request through the ingress (short: a hang is a failure)
 LIST_EVERY = 0.5  # seconds between pod listings during the steady-state wait
 
@@ -184,14 +184,14 @@ def _get(http: httpx.Client, state: SteadyState, timeout: float) -> None:
         state.last_failure = f"{type(exc).__name__}: {exc}"
         return
     state.outcomes[str(response.status_code)] += 1
-    if not 200 <= response.status_code < 300:
+    if not is_success(response.status_code):
         state.consecutive = 0
         state.last_failure = f"HTTP {response.status_code}: {response.text[:200]!r}"
         return
     state.consecutive += 1
-    hit = HIT.search(response.text)
-    if hit:
-        state.answered[hit.group(1)] += 1
+    pod = serving_pod(response.content)
+    if pod is not None:
+        state.answered[pod] += 1
 
 
 def steady_state(api: KubeApi, namespace: str, name: str, selector: str, url: str, need: int,

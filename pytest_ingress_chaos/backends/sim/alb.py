@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...base.events import EventKind
 from . import http11
 from .cluster import LOOPBACK, Emit, Node, Pod, Timers
 from .listener import TrackedServer
@@ -83,7 +84,7 @@ class TargetGroup:
             return
         target.state = steady or INITIAL
         self.targets[key] = target
-        self.emit("alb", "target.registered", target.name,
+        self.emit("alb", EventKind.TARGET_REGISTERED, target.name,
                   f"target {target.label} registered ({target.state})")
         self._start(self._health_checks(target))
 
@@ -94,7 +95,7 @@ class TargetGroup:
         target.state = DRAINING
         delay = self.timings.deregistration_delay
         because = f" ({reason})" if reason else ""
-        self.emit("alb", "target.draining", target.name,
+        self.emit("alb", EventKind.TARGET_DRAINING, target.name,
                   f"target {target.label} deregistered{because}: draining for {delay:g}s, "
                   "no new requests")
         self._start(self._remove_after_draining(key, target))
@@ -103,7 +104,8 @@ class TargetGroup:
         await asyncio.sleep(self.timings.wall(self.timings.deregistration_delay))
         if self.targets.get(key) is target:
             del self.targets[key]
-            self.emit("alb", "target.removed", target.name, f"target {target.label} removed")
+            self.emit("alb", EventKind.TARGET_REMOVED, target.name,
+                      f"target {target.label} removed")
             for callback in self.on_removed:
                 callback(target)
 
@@ -183,7 +185,8 @@ class TargetGroup:
             count = target.passes if passed else target.failures
             checks = (f"{'passed' if passed else 'failed'} {count} health check"
                       + ("s in a row" if count > 1 else ""))
-            self.emit("alb", f"target.{new_state}", target.name,
+            kind = EventKind.TARGET_HEALTHY if new_state == HEALTHY else EventKind.TARGET_UNHEALTHY
+            self.emit("alb", kind, target.name,
                       f"target {target.label} is {new_state} ({checks})")
             if new_state == HEALTHY:
                 for callback in self.on_healthy:
@@ -289,7 +292,7 @@ class InstanceTargetController:
         else:
             advice = ""
         self.group.emit(
-            "alb", "target.unreachable", node.name,
+            "alb", EventKind.TARGET_UNREACHABLE, node.name,
             f"target {target.label} refuses connections, but the ALB still counts it "
             f"healthy: requests sent to it get 502 until {timings.unhealthy_threshold} "
             f"failed health checks ({timings.health_check_interval:g}s apart) mark it "

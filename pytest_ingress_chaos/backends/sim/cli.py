@@ -51,12 +51,12 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 from ...base.backend import Capability, ProvisionRequest, Service
 from ...base.clock import TIME_SCALE, TestClock
 from ...base.errors import ChaosError, IngressChaosError
-from ...base.events import Event
+from ...base.events import Event, timeline_line
 from ...base.specs import (
     DEFAULT_MODE,
     MODES,
@@ -71,6 +71,7 @@ from ...base.stopsignals import StopSignals
 from ...base.units import (
     DURATION_FORMS,
     Count,
+    argparse_type,
     count_at_least_zero,
     duration,
     format_seconds,
@@ -91,7 +92,6 @@ EXIT_SIGNALLED = 128  # plus the signal's number: stopped before the ingress was
 # ends the wait at once.
 PROVISION_TIMEOUT = 120.0
 
-T = TypeVar("T")
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -117,20 +117,6 @@ class Options:
         return [KillPods(at=at, count=self.kill_count) for at in self.kill_at]
 
 
-def _arg_type(parse: Callable[[object], T], name: str) -> Callable[[str], T]:
-    """Adapt a settings parser to argparse, keeping its message (which says what is accepted):
-    argparse would replace a plain ValueError with a bare "invalid value"."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = name  # argparse names the type in some messages
-    return convert
-
-
 def _port(value: object) -> int:
     port = count_at_least_zero(value)
     if port > 65535:
@@ -138,8 +124,8 @@ def _port(value: object) -> int:
     return port
 
 
-_DURATION = _arg_type(duration, "duration")
-_POSITIVE_DURATION = _arg_type(positive_duration, "duration")
+_DURATION = argparse_type(duration, "duration")
+_POSITIVE_DURATION = argparse_type(positive_duration, "duration")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     service = parser.add_argument_group("the sample service (as the sample_service marker)")
     service.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                          help=f"ALB target type (default {DEFAULT_MODE})")
-    service.add_argument("--replicas", type=_arg_type(field_parser(ServiceSpec, "replicas"),
+    service.add_argument("--replicas", type=argparse_type(field_parser(ServiceSpec, "replicas"),
                                                       "count"),
                          default=3, metavar="N", help="pods of the sample app (default 3)")
-    service.add_argument("--nodes", type=_arg_type(field_parser(SimSpec, "nodes"), "count"),
+    service.add_argument("--nodes", type=argparse_type(field_parser(SimSpec, "nodes"), "count"),
                          default=3, metavar="N", help="nodes the pods are spread over (default 3)")
     service.add_argument("--prestop-sleep", type=_DURATION, default=0.0, metavar="DURATION",
                          help="preStop sleep before SIGTERM (default 0s)")
@@ -173,20 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--kill-pods-at", type=_DURATION, action="append", default=[],
                        metavar="DURATION",
                        help="delete running pods this long after the ingress is up; repeatable")
-    chaos.add_argument("--kill-count", type=_arg_type(field_parser(KillPods, "count"), "count"),
+    chaos.add_argument("--kill-count", type=argparse_type(field_parser(KillPods, "count"), "count"),
                        default=1, metavar="N",
                        help="pods deleted at each --kill-pods-at (default 1); fewer running pods "
                             "fail the run (exit status 1)")
     run = parser.add_argument_group("the run")
-    run.add_argument("--time-scale", type=_arg_type(TIME_SCALE, "number"), default=1.0,
+    run.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                      metavar="FACTOR",
                      help="wall seconds per test second; 0.1 runs ten times faster (default 1)")
-    run.add_argument("--seed", type=_arg_type(Count(0, MAX_SEED), "seed"), default=None,
+    run.add_argument("--seed", type=argparse_type(Count(0, MAX_SEED), "seed"), default=None,
                      metavar="N", help="seed for pod names and victims (default: random, "
                                        "printed so a run can be replayed)")
     run.add_argument("--duration", type=_POSITIVE_DURATION, default=None, metavar="DURATION",
                      help="stop after this long (default: run until Ctrl-C)")
-    run.add_argument("--port", type=_arg_type(_port, "port"), default=0, metavar="PORT",
+    run.add_argument("--port", type=argparse_type(_port, "port"), default=0, metavar="PORT",
                      help="ALB port on 127.0.0.1 (default: an ephemeral one)")
     run.add_argument("--events", default=None, metavar="FILE",
                      help="also write the events as JSON lines to FILE ('-': stdout, in place "
@@ -283,15 +269,15 @@ class LiveTimeline(Timeline):
         self._finished = False
         self._writing = threading.Lock()  # events are written in the order they are recorded
 
-    def record(self, t: float, source: str, kind: str, subject: str, message: str) -> None:
+    def record(self, stamp: float, source: str, kind: str, subject: str, message: str) -> None:
         with self._writing:
             if self._finished:
                 return
-            super().record(t, source, kind, subject, message)
+            super().record(stamp, source, kind, subject, message)
             if self.load_start is None:
-                self._held.append((t, source, kind, subject, message))
+                self._held.append((stamp, source, str(kind), subject, message))
             else:
-                self._write(t, source, kind, subject, message)
+                self._write(stamp, source, str(kind), subject, message)
 
     def start(self, announce: Callable[[], None]) -> float:
         """Make now test second 0: ``announce()`` (the URL line), then what was held back."""
@@ -321,8 +307,7 @@ class LiveTimeline(Timeline):
 
 
 def human_line(event: dict[str, Any]) -> str:
-    at = event["at"] if abs(event["at"]) >= 0.005 else 0.0  # no "-0.00"
-    return f"{at:8.2f}  {event['source']:<10} {event['message']}"
+    return timeline_line(event["at"], event["source"], event["message"])
 
 
 def json_line(event: dict[str, Any]) -> str:

@@ -34,8 +34,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import IO, Any
 
-from ...base.backend import Capability, EventSink, PodInfo, ProvisionRequest, ServiceIdentity
+from ...base.backend import Capability, PodInfo, ProvisionRequest, ServiceIdentity
+from ...base.clock import TestClock
 from ...base.errors import BackendError, BackendTimeout, SimulatorError
+from ...base.events import EventSink
 from .. import BackendConfig
 from .cluster import DeploymentSpec
 from .spec import SimSpec
@@ -115,8 +117,8 @@ class SimBackend:
             if message["type"] == "event":
                 sink = self._sinks.get(message["service"])
                 if sink is not None:
-                    sink(message["t"], message["source"], message["kind"],
-                         message["subject"], message["message"])
+                    sink(stamp=message["t"], source=message["source"], kind=message["kind"],
+                         subject=message["subject"], message=message["message"])
             else:
                 with self._lock:
                     done, slot, _ = self._pending.pop(message["id"], (None, [], None))
@@ -158,7 +160,7 @@ class SimBackend:
             nodes=sim.nodes, **{f.name: getattr(spec, f.name)
                                 for f in dataclasses.fields(DeploymentSpec) if f.name != "nodes"})
         timings = SimTimings(
-            time_scale=self.time_scale,
+            clock=TestClock(self.time_scale),
             registration_lag=sim.registration_lag,
             deregistration_lag=sim.deregistration_lag,
             lag_jitter=sim.lag_jitter,

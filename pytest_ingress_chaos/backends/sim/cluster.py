@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...base.events import EventKind
 from .tasks import cancel_and_wait
 from .timings import SimTimings
 
 SAMPLEAPP = Path(__file__).resolve().with_name("sampleapp.py")
 LOOPBACK = "127.0.0.1"
 
-Emit = Callable[[str, str, str, str], None]  # source, kind, subject, message
+# source, kind (an EventKind; the local cluster reuses it for its own log), subject, message
+Emit = Callable[[str, str, str, str], None]
 # Called with the Ready pods and the pods held back only by their readiness gate.
 EndpointWatcher = Callable[[list["Pod"], list["Pod"]], None]
 NodeWatcher = Callable[["Node"], None]  # called after every change to a node
@@ -215,17 +217,17 @@ class Cluster:
     def cordon(self, name: str) -> None:
         node = self.nodes[name]
         node.unschedulable = True
-        self.emit("cluster", "node.cordoned", name, f"{name} cordoned (unschedulable)")
+        self.emit("cluster", EventKind.NODE_CORDONED, name, f"{name} cordoned (unschedulable)")
         self._node_changed(node)
 
     def label_node(self, name: str, key: str, value: str) -> None:
         node = self.nodes[name]
         if node.labels.get(key) == value:
-            self.emit("cluster", "node.labelled", name, f"{name} is labelled {key}={value} "
+            self.emit("cluster", EventKind.NODE_LABELLED, name, f"{name} is labelled {key}={value} "
                       "already")
             return
         node.labels[key] = value
-        self.emit("cluster", "node.labelled", name, f"{name} labelled {key}={value}")
+        self.emit("cluster", EventKind.NODE_LABELLED, name, f"{name} labelled {key}={value}")
         self._node_changed(node)
 
     async def terminate_node(self, name: str, why: str) -> None:
@@ -234,12 +236,12 @@ class Cluster:
         from it), and its network goes when the OS has shut down."""
         node = self.nodes[name]
         node.terminating = True
-        self.emit("cluster", "node.terminating", name,
+        self.emit("cluster", EventKind.NODE_TERMINATING, name,
                   f"{name} {why}: its instance is terminated and shuts down")
         self.spawn(self._mark_not_ready(node))
         await asyncio.sleep(self.timings.wall(self.timings.node_shutdown))
         node.gone = True
-        self.emit("cluster", "node.terminated", name,
+        self.emit("cluster", EventKind.NODE_TERMINATED, name,
                   f"{name} is gone: its instance and network are down, nothing on it answers")
         self._node_changed(node)
 
@@ -247,7 +249,7 @@ class Cluster:
         grace = self.timings.node_monitor_grace
         await asyncio.sleep(self.timings.wall(grace))
         node.ready = False
-        self.emit("cluster", "node.not_ready", node.name,
+        self.emit("cluster", EventKind.NODE_NOT_READY, node.name,
                   f"{node.name} is NotReady: no word from its kubelet for {grace:g}s "
                   "(the node-monitor grace period)")
         self._node_changed(node)
@@ -316,7 +318,7 @@ class Cluster:
             self._starting.remove(node)
         pod = Pod(name=name, node=node, port=port, process=process, revision=self.revision)
         self.pods[name] = pod
-        self.emit("cluster", "pod.created", name,
+        self.emit("cluster", EventKind.POD_CREATED, name,
                   f"pod {name} created on {node}, serving at {LOOPBACK}:{port}")
         self.spawn(self._watch_exit(pod))
         await self._become_ready(pod, steady=steady)
@@ -332,11 +334,12 @@ class Cluster:
         pod.containers_ready = True
         # A restarted container's gate was true already: the gate holds new pods only.
         if self.spec.readiness_gate and not steady and not pod.restarts:
-            self.emit("cluster", "pod.gated", name, f"pod {name}: containers ready, not Ready "
-                      f"until readiness gate {READINESS_GATE} is true (target healthy)")
+            self.emit("cluster", EventKind.POD_GATED, name,
+                      f"pod {name}: containers ready, not Ready until readiness gate "
+                      f"{READINESS_GATE} is true (target healthy)")
         else:
             pod.ready = True
-            self.emit("cluster", "pod.ready", name, f"pod {name} is Ready")
+            self.emit("cluster", EventKind.POD_READY, name, f"pod {name} is Ready")
         self._publish_endpoints()
 
     def gate_passed(self, address: tuple[str, int]) -> None:
@@ -345,7 +348,7 @@ class Cluster:
             if pod.address == address and pod.containers_ready and not pod.ready \
                     and not pod.terminating and pod.exit_code is None:
                 pod.ready = True
-                self.emit("cluster", "pod.ready", pod.name,
+                self.emit("cluster", EventKind.POD_READY, pod.name,
                           f"pod {pod.name} is Ready (readiness gate: target healthy)")
                 self._publish_endpoints()
 
@@ -370,7 +373,7 @@ class Cluster:
         pod.exited.set()
         if not pod.terminating and not self._closed:
             pod.ready = pod.containers_ready = False
-            self.emit("cluster", "pod.crashed", pod.name,
+            self.emit("cluster", EventKind.POD_CRASHED, pod.name,
                       f"pod {pod.name}: container exited ({_describe_exit(pod.exit_code)}); "
                       "the kubelet restarts it")
             self._publish_endpoints()
@@ -385,7 +388,7 @@ class Cluster:
         pod.exit_code = None
         pod.exited = asyncio.Event()
         pod.restarts += 1
-        self.emit("cluster", "pod.restarted", pod.name,
+        self.emit("cluster", EventKind.POD_RESTARTED, pod.name,
                   f"pod {pod.name}: container restarted (restart #{pod.restarts})")
         self.spawn(self._watch_exit(pod))
         await self._become_ready(pod)
@@ -412,7 +415,7 @@ class Cluster:
         pod.terminating = True
         pod.ready = pod.containers_ready = False
         how = "force, grace 0s" if force else f"grace {grace:g}s"
-        self.emit("cluster", "pod.deleted", name, f"pod {name} {reason} ({how})")
+        self.emit("cluster", EventKind.POD_DELETED, name, f"pod {name} {reason} ({how})")
         self._publish_endpoints()
         # The ReplicaSet: terminating pods do not count toward the desired replicas.
         for _ in range(self.desired_shortfall()):
@@ -427,7 +430,7 @@ class Cluster:
             await asyncio.sleep(wall(self.timings.kubelet_lag))
             prestop = min(self.spec.prestop_sleep, grace)
             if prestop > 0:
-                self.emit("cluster", "pod.prestop", pod.name,
+                self.emit("cluster", EventKind.POD_PRESTOP, pod.name,
                           f"pod {pod.name}: preStop sleep {prestop:g}s")
                 await asyncio.sleep(wall(prestop))
             # Kubernetes grants 2 s more when preStop used up the whole grace period.
@@ -438,9 +441,9 @@ class Cluster:
             except asyncio.TimeoutError:
                 self._signal(pod, signal.SIGKILL, f"SIGKILL after the {grace:g}s grace period")
         await pod.exited.wait()
-        self.emit("cluster", "pod.exited", pod.name,
+        self.emit("cluster", EventKind.POD_EXITED, pod.name,
                   f"pod {pod.name}: process exited ({_describe_exit(pod.exit_code)})")
-        self.emit("cluster", "pod.gone", pod.name,
+        self.emit("cluster", EventKind.POD_GONE, pod.name,
                   f"pod {pod.name} deleted from the API (the kubelet confirmed its end)")
         await self._release_address(pod)
 
@@ -448,7 +451,7 @@ class Cluster:
         if pod.exit_code is None:
             with contextlib.suppress(ProcessLookupError):
                 pod.process.send_signal(signum)
-            self.emit("cluster", "pod.signal", pod.name, f"pod {pod.name}: {what}")
+            self.emit("cluster", EventKind.POD_SIGNAL, pod.name, f"pod {pod.name}: {what}")
 
     async def _release_address(self, pod: Pod) -> None:
         """Refuse for a moment (nothing listens), then blackhole: a socket with backlog 0 that
@@ -461,12 +464,12 @@ class Cluster:
             sock.listen(0)
         except OSError as exc:
             sock.close()
-            self.emit("cluster", "address.kept", pod.name,
+            self.emit("cluster", EventKind.ADDRESS_KEPT, pod.name,
                       f"address {LOOPBACK}:{pod.port} of {pod.name} could not be blackholed "
                       f"({exc.strerror}); it keeps refusing")
             return
         self._blackholes.append(sock)
-        self.emit("cluster", "address.released", pod.name,
+        self.emit("cluster", EventKind.ADDRESS_RELEASED, pod.name,
                   f"address {LOOPBACK}:{pod.port} of {pod.name} released: connects now time out")
 
     # --- endpoints --------------------------------------------------------------------------
@@ -481,20 +484,20 @@ class Cluster:
         now = [pod.name for pod in ready]
         for name in now:
             if name not in self._endpoints:
-                self.emit("cluster", "endpoint.ready", name, f"endpoint {name} is ready")
+                self.emit("cluster", EventKind.ENDPOINT_READY, name, f"endpoint {name} is ready")
         for name in self._endpoints:
             if name not in now:
                 pod = self.pods.get(name)
                 if pod is not None and not pod.terminating and pod.exit_code is None:
-                    self.emit("cluster", "endpoint.not_ready", name,
+                    self.emit("cluster", EventKind.ENDPOINT_NOT_READY, name,
                               f"endpoint {name} is not ready")
                 else:
-                    self.emit("cluster", "endpoint.removed", name,
+                    self.emit("cluster", EventKind.ENDPOINT_REMOVED, name,
                               f"endpoint {name} removed")
         self._endpoints = now
         names = ", ".join(pod.name for pod in ready) or "none"
         waiting = f"; {len(gated)} waiting for readiness gate" if gated else ""
-        self.emit("cluster", "endpoints.updated", "kubia",
+        self.emit("cluster", EventKind.ENDPOINTS_UPDATED, "kubia",
                   f"endpoints: {len(ready)} ready ({names}){waiting}")
         for watcher in self.endpoint_watchers:
             watcher(list(ready), list(gated))

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import math
 
+from ...base.events import EventKind
 from .cluster import Cluster
 
 _POLL = 0.02  # wall seconds between looks at the cluster while a rollout or drain progresses
@@ -43,7 +44,7 @@ async def rollout_restart(cluster: Cluster, surge: int, unavailable: int) -> Non
     than replicas + ``surge`` pods, never fewer than replicas - ``unavailable`` Ready."""
     replicas = cluster.spec.replicas
     cluster.revision += 1
-    cluster.emit("cluster", "rollout.started", "kubia",
+    cluster.emit("cluster", EventKind.ROLLOUT_STARTED, "kubia",
                  f"rollout restart to revision {cluster.revision} (maxSurge {surge}, "
                  f"maxUnavailable {unavailable})")
     while old := [p for p in cluster.live_pods() if p.revision < cluster.revision]:
@@ -59,7 +60,7 @@ async def rollout_restart(cluster: Cluster, surge: int, unavailable: int) -> Non
         await asyncio.sleep(_POLL)
     while len(cluster.ready_pods()) < replicas or cluster.starting:
         await asyncio.sleep(_POLL)
-    cluster.emit("cluster", "rollout.done", "kubia",
+    cluster.emit("cluster", EventKind.ROLLOUT_DONE, "kubia",
                  f"rollout to revision {cluster.revision} complete: {replicas} pods Ready")
 
 
@@ -67,7 +68,7 @@ async def scale(cluster: Cluster, replicas: int) -> None:
     """``kubectl scale``: add pods, or delete the least useful ones (not Ready, then newest)."""
     before = cluster.spec.replicas
     cluster.spec = dataclasses.replace(cluster.spec, replicas=replicas)
-    cluster.emit("cluster", "deployment.scaled", "kubia",
+    cluster.emit("cluster", EventKind.DEPLOYMENT_SCALED, "kubia",
                  f"deployment scaled from {before} to {replicas} replicas")
     live = cluster.live_pods()
     if len(live) > replicas:

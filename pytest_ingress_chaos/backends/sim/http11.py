@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import httptools
 
+from ...base.errors import IngressChaosError
+
 MAX_HEAD = 64 * 1024  # a longer head is an error (and the streams' buffer size)
 READ_SIZE = 64 * 1024
 HOP_BY_HOP = frozenset({
@@ -29,7 +31,7 @@ HOP_BY_HOP = frozenset({
 })
 
 
-class HTTPParseError(ValueError):
+class HTTPParseError(IngressChaosError, ValueError):
     """A malformed message (llhttp's verdict), or a head longer than ``MAX_HEAD``."""
 
 

@@ -12,6 +12,9 @@ import the plugin package. The simulator hands it an already-bound listening soc
 - ``drain``: stop accepting, finish requests in flight, close idle keep-alive connections, exit;
 - ``ignore``: keep serving until SIGKILL.
 
+In a container image (the local cluster's real nodes, ``localcluster/images.py``) the two come
+from the environment, ``INGRESS_CHAOS_ON_SIGTERM`` and ``INGRESS_CHAOS_KEEPALIVE_TIMEOUT``.
+
 With ``--exit-on-stdin-eof`` the process exits when its parent goes away (stdin closes), so a
 crashed simulator never leaves pods behind.
 """
@@ -27,6 +30,9 @@ import socket
 import sys
 
 _MAX_HEAD = 64 * 1024
+#: Defaults for --on-sigterm and --keepalive-timeout (the container image has no other way in).
+ON_SIGTERM_ENV = "INGRESS_CHAOS_ON_SIGTERM"
+KEEPALIVE_ENV = "INGRESS_CHAOS_KEEPALIVE_TIMEOUT"
 
 
 class SampleApp:
@@ -111,6 +117,10 @@ async def main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signal.SIGTERM, app.start_draining, server)
     elif args.on_sigterm == "ignore":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elif os.getpid() == 1:
+        # exit, as a container's first process: the kernel ignores signals that PID 1 has no
+        # handler for, so die at once by hand, as the field report's kubia does behind tini.
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     else:  # exit: the default action, the process dies at once
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if args.exit_on_stdin_eof:
@@ -129,8 +139,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--fd", type=int, default=None, help="inherited listening socket")
-    parser.add_argument("--on-sigterm", choices=("exit", "drain", "ignore"), default="exit")
-    parser.add_argument("--keepalive-timeout", type=float, default=None,
+    # In a container the pod's annotations arrive as environment variables (the manifests
+    # map them with the downward API); an empty one means the annotation is not set.
+    parser.add_argument("--on-sigterm", choices=("exit", "drain", "ignore"),
+                        default=os.environ.get(ON_SIGTERM_ENV) or "exit")
+    keepalive = os.environ.get(KEEPALIVE_ENV) or None
+    parser.add_argument("--keepalive-timeout", type=float,
+                        default=float(keepalive) if keepalive else None,
                         help="close idle keep-alive connections after this many seconds")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     return parser.parse_args(argv)

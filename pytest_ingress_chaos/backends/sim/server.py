@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from ...base.events import EventKind
 from . import controllers
 from .alb import (
     HEALTHY,
@@ -95,7 +96,7 @@ class ServiceStack:
             cluster.endpoint_watchers.append(self._sync_proxies_later)
             cluster.node_watchers.append(nodes.on_node)
         cluster.node_watchers.append(self._on_node)
-        self.emit("alb", "alb.ready", "alb",
+        self.emit("alb", EventKind.ALB_READY, "alb",
                   f"ALB listening at {self.url}, target type {self.mode}")
 
     def _sync_proxies_later(self, ready: list[Pod], gated: list[Pod]) -> None:
@@ -106,7 +107,7 @@ class ServiceStack:
         for proxy in self.proxies:
             proxy.sync(ready)
         names = ", ".join(pod.name for pod in ready) or "none"
-        self.emit("kube-proxy", "kube-proxy.synced", "kube-proxy",
+        self.emit("kube-proxy", EventKind.KUBE_PROXY_SYNCED, "kube-proxy",
                   f"kube-proxy on {len(self.proxies)} nodes now forwards to: {names}")
 
     def _on_node(self, node: Node) -> None:
@@ -153,9 +154,10 @@ class SimServer:
                              controller_version: str = NEWEST) -> dict[str, Any]:
         if service_id in self.services:
             raise ValueError(f"service {service_id!r} exists already")
-        service = ServiceStack(mode, DeploymentSpec.from_json(deployment), SimTimings(**timings),
-                             seed, self._emitter(service_id), port=port,
-                             algorithm=algorithm, controller_version=controller_version)
+        service = ServiceStack(mode, DeploymentSpec.from_json(deployment),
+                               SimTimings.from_json(timings), seed, self._emitter(service_id),
+                               port=port, algorithm=algorithm,
+                               controller_version=controller_version)
         self.services[service_id] = service
         try:
             await service.start()

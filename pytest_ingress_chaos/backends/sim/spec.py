@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ...base import units
 from ...base.specs import MAX_REPLICAS, Spec, parsed
 from .nodepolicy import NEWEST, controller_version
+from .timings import DEFAULTS
 
 # Each node is a kube-proxy listener and, in instance mode, a target that both ALB nodes health
 # check; pods spread over the nodes, so more nodes than the most replicas (specs.MAX_REPLICAS)
@@ -28,9 +29,12 @@ class SimSpec(Spec):
     """``@pytest.mark.sim``: the simulated cluster and controller."""
 
     nodes: int = parsed(units.Count(1, MAX_NODES), 3)
-    registration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
-    deregistration_lag: float = parsed(units.duration, 10.0, shown="'10s'")
-    lag_jitter: float = parsed(units.duration, 2.0, shown="'2s'")
+    registration_lag: float = parsed(units.duration, DEFAULTS.registration_lag,
+                                     shown=repr(units.format_seconds(DEFAULTS.registration_lag)))
+    deregistration_lag: float = parsed(units.duration, DEFAULTS.deregistration_lag,
+                                       shown=repr(units.format_seconds(DEFAULTS.deregistration_lag)))
+    lag_jitter: float = parsed(units.duration, DEFAULTS.lag_jitter,
+                               shown=repr(units.format_seconds(DEFAULTS.lag_jitter)))
     # What the controller does with nodes being drained (instance mode) changed between
     # releases; the default is the newest behaviour.
     controller_version: str = parsed(controller_version, NEWEST)

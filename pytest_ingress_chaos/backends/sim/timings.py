@@ -1,20 +1,23 @@
 """Simulated timings, with the AWS Load Balancer Controller's and Kubernetes' defaults.
 
-Every value is in test seconds; :meth:`SimTimings.wall` applies ``time_scale`` to turn one into
-wall-clock seconds, so a story can run ten times faster without changing its shape. Sources are
+Every value is in test seconds; :meth:`SimTimings.wall` asks the run's
+:class:`~...base.clock.TestClock` (the one owner of the time scale) to turn one into wall-clock
+seconds, so a story can run ten times faster without changing its shape. Sources are
 in docs/alb-facts.md and the README section "What the simulator models".
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ...base.clock import TestClock
 
 
 @dataclass(frozen=True, kw_only=True)
 class SimTimings:
-    time_scale: float = 1.0
+    clock: TestClock = field(default_factory=TestClock)
     # The kubelet sees a pod's deletion and starts its termination (preStop, then SIGTERM).
     # kube-proxy reprograms its rules a little sooner: the field report saw zero errors in
     # instance mode, where the two race.
@@ -54,13 +57,29 @@ class SimTimings:
     # below what the event loop can resolve.
     target_rtt: float = 0.001
 
+    @property
+    def time_scale(self) -> float:
+        return self.clock.time_scale
+
     def wall(self, seconds: float) -> float:
         """Test seconds -> wall-clock seconds."""
-        return seconds * self.time_scale
+        return self.clock.wall(seconds)
 
     def controller_lag(self, base: float, rng: random.Random) -> float:
         """One reconcile's lag, in wall seconds."""
         return self.wall(rng.uniform(max(0.0, base - self.lag_jitter), base + self.lag_jitter))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The timings as they cross to the simulator process: the clock as its time scale."""
+        data = asdict(self)
+        data["time_scale"] = data.pop("clock")["time_scale"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimTimings:
+        fields = dict(data)
+        return cls(clock=TestClock(float(fields.pop("time_scale", 1.0))), **fields)
+
+
+# The defaults, the one place they are written: the sim marker and the local cluster read them.
+DEFAULTS = SimTimings()

@@ -22,40 +22,54 @@ file descriptor limit) is reached, which the verdict then blames on the load gen
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import contextvars
 import errno
 import math
 import resource
 import socket
+import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
+import httpcore
 import httptools
 import httpx
 
 from ...base import outcomes
+from ...base.kubia import serving_pod
+from .names import NameNotResolved, Resolver
 
 Record = Callable[[float, float, float, float, int, "str | None"], None]
 # Every stamp is time.monotonic(), the clock of every timeline and process, at full resolution
 # (uvloop's loop.time() is rounded to the millisecond); timers still run on the loop's clock.
 now = time.monotonic
-_POD_PREFIX = b"You've hit "  # the kubia sample app names the pod that served the request
 _BODY_KEPT = 300  # bytes of a body read for the pod name
 # Local resource exhaustion: the machine running the tests failed, not the ingress.
 _RUNNER_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS,
                             errno.ENOMEM, errno.EADDRINUSE})
 _FD_HEADROOM = 256  # descriptors left for everything else the process does
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: the certificate
+# is valid but was issued to another name (or address).
+_NAME_MISMATCH_CODES = frozenset({62, 64})
 
 
-def serving_pod(body: bytes) -> str | None:
-    """The pod name in a kubia answer (``You've hit kubia-x2x9k``), else None."""
-    if body.startswith(_POD_PREFIX):
-        name = body[len(_POD_PREFIX):len(_POD_PREFIX) + 253].split(None, 1)
-        return name[0].decode("ascii", "replace") if name else None
-    return None
+def host_header(parts: SplitResult) -> str:
+    """The ``Host`` of a URL: its authority without the userinfo (RFC 9110 §7.2)."""
+    return parts.netloc.rpartition("@")[2]
+
+
+def basic_auth(parts: SplitResult) -> dict[str, str]:
+    """URL userinfo as an ``Authorization: Basic`` header, as curl and httpx send it (RFC 7617);
+    empty without userinfo."""
+    if parts.username is None:
+        return {}
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii")}
 
 
 def classify_error(exc: BaseException) -> int:
@@ -64,8 +78,13 @@ def classify_error(exc: BaseException) -> int:
         return outcomes.TIMEOUT
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, socket.gaierror):
+        if isinstance(cause, (socket.gaierror, NameNotResolved)):
             return outcomes.DNS_FAILURE
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return outcomes.TLS_HOSTNAME_MISMATCH if cause.verify_code in \
+                _NAME_MISMATCH_CODES else outcomes.TLS_UNTRUSTED
+        if isinstance(cause, ssl.SSLError):
+            return outcomes.TLS_ERROR
         if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == \
                 errno.ECONNREFUSED:
             return outcomes.CONNECTION_REFUSED
@@ -115,12 +134,19 @@ class Engine(Protocol):
 
 
 def make_engine(url: str, *, connections: int, max_connections: int, timeout: float,
-                keepalive: bool, record: Record, headers: Mapping[str, str]) -> Engine:
-    """``headers``: sent with every request, after the engine's own."""
-    engine: type[RawHTTPEngine | HttpxEngine] = \
-        RawHTTPEngine if url.startswith("http://") else HttpxEngine
-    return engine(url, connections=connections, max_connections=max_connections,
-                  timeout=timeout, keepalive=keepalive, record=record, headers=headers)
+                keepalive: bool, record: Record, headers: Mapping[str, str],
+                dns_timeout: float, ca_bundle: str | None = None) -> Engine:
+    """``headers``: sent with every request, after the engine's own. ``dns_timeout``: the
+    deadline of name resolution, before and apart from the connect timeout. ``ca_bundle``: the
+    CAs an ``https://`` target's certificate must chain to, instead of the system's."""
+    resolver = Resolver(dns_timeout)
+    if url.startswith("http://"):
+        return RawHTTPEngine(url, connections=connections, max_connections=max_connections,
+                             timeout=timeout, keepalive=keepalive, record=record,
+                             headers=headers, resolver=resolver)
+    return HttpxEngine(url, connections=connections, max_connections=max_connections,
+                       timeout=timeout, keepalive=keepalive, record=record, headers=headers,
+                       resolver=resolver, ca_bundle=ca_bundle)
 
 
 # --- the raw HTTP/1.1 engine ------------------------------------------------------------------
@@ -142,16 +168,26 @@ class _Connection(asyncio.Protocol):
         self.headers_done = False
         self.keep_alive = False
         self.complete = False
+        # Set once the transport is gone: asyncio may report the loss before the coroutine
+        # that opened the connection resumes (a server that accepts and closes at once).
+        self.lost = False
 
     # request ------------------------------------------------------------------------------
 
-    def start(self, due: float, dispatched: float, sent: float) -> None:
+    def start(self, due: float, dispatched: float, sent: float,
+              resolved: float | None = None) -> None:
+        """``resolved``: when a new connection's name resolved; the timeout counts from then
+        (a slow resolver is the runner's, never an ingress timeout)."""
         assert self.transport is not None
         self.due, self.dispatched, self.sent = due, dispatched, sent
+        if self.lost:  # closed by the peer before the request could be written
+            self._finish(outcomes.CONNECTION_RESET, None)
+            return
         self.body.clear()
         self.headers_done = self.complete = False
         self.transport.write(self.engine.request)
-        self.timer = self.engine.loop.call_at(sent + self.engine.timeout, self._timed_out)
+        self.timer = self.engine.loop.call_at(max(sent, resolved or sent) + self.engine.timeout,
+                                              self._timed_out)
 
     def _finish(self, outcome: int, pod: str | None) -> None:
         assert self.due is not None
@@ -202,6 +238,7 @@ class _Connection(asyncio.Protocol):
             self.engine.release(self, reusable=reusable)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         if self.due is not None:
             if self.headers_done and exc is None:
                 # A body delimited by the close (no length, not chunked): complete now.
@@ -217,13 +254,16 @@ class RawHTTPEngine:
     every one is busy; past the cap a request waits for a connection."""
 
     def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
-                 keepalive: bool, record: Record, headers: Mapping[str, str]) -> None:
+                 keepalive: bool, record: Record, headers: Mapping[str, str],
+                 resolver: Resolver) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
+        self.resolver = resolver
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self.request = (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        extra = "".join(f"{name}: {value}\r\n"
+                        for name, value in {**basic_auth(parts), **headers}.items())
+        self.request = (f"GET {target} HTTP/1.1\r\nHost: {host_header(parts)}\r\n"
                         "User-Agent: pytest-ingress-chaos\r\nAccept: */*\r\n"
                         f"{'' if keepalive else 'Connection: close' + chr(13) + chr(10)}"
                         f"{extra}\r\n").encode("latin-1")
@@ -250,12 +290,12 @@ class RawHTTPEngine:
         async def one() -> None:
             self._opened()
             try:
-                _, connection = await asyncio.wait_for(self.loop.create_connection(
-                    lambda: _Connection(self), self.host, self.port), self.timeout)
-            except (OSError, asyncio.TimeoutError):
+                connection, _ = await self._open_connection()
+            except (OSError, asyncio.TimeoutError, NameNotResolved):
                 self.open -= 1
                 return
-            self.idle.append(connection)
+            if not connection.lost:  # else forget() has already freed its slot
+                self.idle.append(connection)
 
         await asyncio.gather(*(one() for _ in range(self.pool_size)))
 
@@ -283,18 +323,30 @@ class RawHTTPEngine:
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
+    async def _open_connection(self) -> tuple[_Connection, float]:
+        """Resolve within the resolver's deadline, then connect within the timeout: a slow
+        resolver is a DNS failure, never a connect timeout. Returns the connection and when
+        its name resolved."""
+        address = await self.resolver.resolve(self.host, self.port)
+        resolved = now()
+        _, connection = await asyncio.wait_for(
+            self.loop.create_connection(lambda: _Connection(self), address, self.port),
+            self.timeout)
+        return connection, resolved
+
     async def _open_and_send(self, due: float, dispatched: float, sent: float) -> None:
         try:
-            _, connection = await asyncio.wait_for(
-                self.loop.create_connection(lambda: _Connection(self), self.host, self.port),
-                self.timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+            connection, resolved = await self._open_connection()
+        except (OSError, asyncio.TimeoutError, NameNotResolved) as exc:
             self.open -= 1
             self.record(due, dispatched, sent, now(), classify_error(exc), None)
             self._next_waiting()
             return
+        if connection.lost:  # forget() has already freed its slot
+            connection.start(due, dispatched, sent)  # records the reset at once
+            return
         self.busy.add(connection)
-        connection.start(due, dispatched, sent)
+        connection.start(due, dispatched, sent, resolved)
 
     def release(self, connection: _Connection, *, reusable: bool) -> None:
         if not reusable:
@@ -337,6 +389,7 @@ class RawHTTPEngine:
                 connection._finish(outcomes.ABANDONED, None)
             if connection.transport is not None:
                 connection.transport.abort()
+        self.resolver.close()
         await asyncio.sleep(0)  # let connection_lost callbacks run before the loop closes
 
 
@@ -348,8 +401,10 @@ class HttpxEngine:
     ``max_connections`` requests in flight, the rest wait for a slot."""
 
     def __init__(self, url: str, *, connections: int, max_connections: int, timeout: float,
-                 keepalive: bool, record: Record, headers: Mapping[str, str]) -> None:
-        self.url = url
+                 keepalive: bool, record: Record, headers: Mapping[str, str],
+                 resolver: Resolver, ca_bundle: str | None) -> None:
+        self.url = url  # httpx sends its userinfo as Basic auth, and keeps it out of Host
+        self.resolver = resolver
         self.timeout = timeout
         self.record = record
         self.max_connections = max_connections
@@ -359,9 +414,14 @@ class HttpxEngine:
         self.active = 0
         self.in_flight: set[asyncio.Task[None]] = set()
         self.not_sent = 0
+        limits = httpx.Limits(max_connections=max_connections,
+                              max_keepalive_connections=connections if keepalive else 0)
+        # Without a bundle, httpx's default: certifi, or $SSL_CERT_FILE (trust_env).
+        verify: ssl.SSLContext | bool = True if ca_bundle is None else \
+            ssl.create_default_context(cafile=ca_bundle)
         self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=connections if keepalive else 0),
+            transport=_ResolvingTransport(resolver, verify=verify, limits=limits),
+            limits=limits,
             timeout=None,
             headers={**({} if keepalive else {"Connection": "close"}), **headers},
         )
@@ -385,15 +445,24 @@ class HttpxEngine:
         try:
             sent = now()
             pod = None
+            deadline = _RequestDeadline(self.timeout)
+            token = _DEADLINE.set(deadline)  # the request's task sees it, in a copy
+            request = self.loop.create_task(self.client.get(self.url))
+            _DEADLINE.reset(token)
+            deadline.arm(request)
             try:
-                response = await asyncio.wait_for(self.client.get(self.url), self.timeout)
+                response = await request
                 outcome = response.status_code
                 pod = serving_pod(response.content)
-            except (asyncio.TimeoutError, httpx.HTTPError, OSError) as exc:
+            except (httpx.HTTPError, OSError, NameNotResolved) as exc:
                 outcome = classify_error(exc)
-            except asyncio.CancelledError:  # cut off by the shutdown, not by the ingress
-                self.record(due, dispatched, sent, now(), outcomes.ABANDONED, None)
-                raise
+            except asyncio.CancelledError:
+                if not deadline.expired:  # cut off by the shutdown, not by the ingress
+                    self.record(due, dispatched, sent, now(), outcomes.ABANDONED, None)
+                    raise
+                outcome = outcomes.TIMEOUT
+            finally:
+                deadline.disarm()
             self.record(due, dispatched, sent, now(), outcome, pod)
         finally:
             self.active -= 1
@@ -410,3 +479,85 @@ class HttpxEngine:
 
     async def close(self) -> None:
         await self.client.aclose()
+        self.resolver.close()
+
+
+class _RequestDeadline:
+    """The timeout of one httpx request, paused while its connection's name resolves (under
+    the resolver's own deadline) and counted afresh from the resolved address, as the raw
+    engine counts it: a slow resolver is never an ingress timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.expired = False
+        self._request: asyncio.Task[httpx.Response] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self, request: asyncio.Task[httpx.Response]) -> None:
+        self._request = request
+        self.restart()
+
+    def restart(self) -> None:
+        self.disarm()
+        self._timer = asyncio.get_running_loop().call_later(self.timeout, self._expire)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self.expired = True
+        assert self._request is not None
+        self._request.cancel()
+
+
+_DEADLINE: contextvars.ContextVar[_RequestDeadline | None] = \
+    contextvars.ContextVar("ingress_load_request_deadline", default=None)
+
+
+class _ResolvingBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with name resolution of our own, under its deadline, before
+    connecting; TLS still verifies (and sends SNI for) the URL's host name."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        deadline = _DEADLINE.get()
+        if deadline is not None:
+            deadline.disarm()
+        address = await self.resolver.resolve(host, port)
+        if deadline is not None:
+            deadline.restart()
+        return await self.inner.connect_tcp(address, port, timeout, local_address,
+                                            socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        return await self.inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _ResolvingTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport on :class:`_ResolvingBackend`. httpx offers no parameter for the
+    network backend, so the connection pool its methods use (``_pool``, as httpx has named it
+    since 0.18) is built here with the backend; httpx still maps the pool's exceptions to its
+    own. ``verify`` goes through httpx's own ``create_ssl_context``, as it would."""
+
+    def __init__(self, resolver: Resolver, *, verify: ssl.SSLContext | bool,
+                 limits: httpx.Limits) -> None:  # no super().__init__(): it builds the pool
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=True),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_ResolvingBackend(resolver),
+        )

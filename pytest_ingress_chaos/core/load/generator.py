@@ -180,7 +180,8 @@ class LoadGenerator:
         engine = make_engine(self.url, connections=min(spec.connections, cap),
                              max_connections=cap, timeout=self.timeout,
                              keepalive=spec.keepalive, record=log.add,
-                             headers=self.headers)
+                             headers=self.headers, ca_bundle=spec.ca_bundle,
+                             dns_timeout=self.timeline.clock.wall(spec.dns_timeout))
         try:
             # Best effort within a budget: a pool that cannot open in time (a dead ingress)
             # must not delay the window; its requests meet the failure themselves.

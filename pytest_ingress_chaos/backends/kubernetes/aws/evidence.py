@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ....base.specs import AlbSpec
@@ -15,11 +14,10 @@ from ....base.units import format_seconds
 from ..apis import ApiError, KubeApi
 from . import discovery, faults
 from .access import Access
-from .poller import DEFAULT_INTERVAL, TargetHealthPoller
+from .poller import DEFAULT_INTERVAL, Emit, TargetHealthPoller
 
 SOURCE = "aws"
 DISCOVERY_TIMEOUT = 20.0  # wall seconds for the controller to create the target group
-Emit = Callable[[float, str, str, str], None]  # at, kind, subject, message
 
 
 class Observation:

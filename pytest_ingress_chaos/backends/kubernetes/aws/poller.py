@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ....base.events import EventKind
 from . import faults
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,12 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 0.25  # seconds between calls: 4 a second
 MAX_INTERVAL = 5.0
 MIN_POLL_INTERVAL = 0.05  # wall seconds, however compressed the test's time
-# AWS's states -> the contract's target events (base/backend.py EVENT_KINDS).
-_KINDS = {"initial": "target.registered", "healthy": "target.healthy",
-          "unhealthy": "target.unhealthy", "draining": "target.draining",
-          "unused": "target.unhealthy", "unavailable": "target.unhealthy"}
+# AWS's states -> the contract's target events (base/events.py EventKind).
+_KINDS = {"initial": EventKind.TARGET_REGISTERED, "healthy": EventKind.TARGET_HEALTHY,
+          "unhealthy": EventKind.TARGET_UNHEALTHY, "draining": EventKind.TARGET_DRAINING,
+          "unused": EventKind.TARGET_UNHEALTHY, "unavailable": EventKind.TARGET_UNHEALTHY}
 
-Emit = Callable[[float, str, str, str], None]  # at, kind, subject, message
+Emit = Callable[[float, EventKind, str, str], None]  # at, kind, subject, message
 State = tuple[str, str]  # AWS state, reason code
 
 
@@ -76,8 +77,8 @@ class TargetHealthPoller:
         at = (before + time.monotonic()) / 2
         self.interval = max(self.base_interval, self.interval / 2)
         if self._gap_since is not None:
-            self.emit(at, "aws.gap", "target health", f"AWS target health again, after "
-                      f"{at - self._gap_since:.1f} s without data")
+            self.emit(at, EventKind.AWS_GAP, "target health",
+                      f"AWS target health again, after {at - self._gap_since:.1f} s without data")
             self._gap_since = None
         self._diff(at, answer.get("TargetHealthDescriptions") or [])
 
@@ -92,7 +93,8 @@ class TargetHealthPoller:
             log.warning("%s", line)
         if self._gap_since is None:
             self._gap_since = at
-            self.emit(at, "aws.gap", "target health", f"no AWS target health from here: {line}")
+            self.emit(at, EventKind.AWS_GAP, "target health",
+                      f"no AWS target health from here: {line}")
 
     def _diff(self, at: float, descriptions: list[dict[str, Any]]) -> None:
         now: dict[str, State] = {}
@@ -108,13 +110,13 @@ class TargetHealthPoller:
             because = f" ({reason})" if reason else ""
             label = f"target {target_id} ({subject})"
             if old is None:
-                self.emit(at, "target.registered", subject,
+                self.emit(at, EventKind.TARGET_REGISTERED, subject,
                           f"{label} registered ({state}){because}, as AWS reports it")
             elif old[0] != state:
-                self.emit(at, _KINDS.get(state, "target.unhealthy"), subject,
+                self.emit(at, _KINDS.get(state, EventKind.TARGET_UNHEALTHY), subject,
                           f"{label} is {state}{because}, as AWS reports it")
         for target_id in set(self.states) - set(now):
             subject = self.subject(target_id)
-            self.emit(at, "target.removed", subject,
+            self.emit(at, EventKind.TARGET_REMOVED, subject,
                       f"target {target_id} ({subject}) deregistered: AWS no longer lists it")
         self.states = now

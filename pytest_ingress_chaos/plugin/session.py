@@ -1,0 +1,156 @@
+"""The session plugin: one object per pytest process holding the session's state, with the
+hooks that read or write it (the header, xdist's node hooks, the summary table).
+
+Registered at configure time under :data:`SESSION_NAME`, as pytest-xdist registers its
+``DSession`` and pytest-benchmark its ``BenchmarkSession``: a session's state and the hooks
+that use it are one object, never module globals. Fixtures find it in ``config.stash``.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..backends import REGISTRY, BackendConfig
+from ..base.backend import Backend, Capability
+from ..base.clock import TestClock
+from ..base.errors import IngressChaosError
+from ..core.plan import BackendTraits
+from ..report import index, terminal
+from ..report.summary import SummaryRow
+from ..settings.markers import MarkerDef
+from ..settings.options import SessionSettings
+
+SESSION_NAME = "ingress-chaos-session"
+_ROWS = "ingress_rows"  # the key of the summary rows in an xdist worker's workeroutput
+
+
+def backend_markers() -> list[MarkerDef]:
+    """The markers of every registered backend, whichever one this run uses."""
+    return [MarkerDef(name, spec, doc) for entry in REGISTRY.values()
+            for name, (spec, doc) in entry.marker_specs().items()]
+
+
+class IngressSession:
+    """Settings, run id, seed, the backend (started on first use) and the summary rows of
+    every ingress test of this process (of every worker, on the xdist controller)."""
+
+    def __init__(self, settings: SessionSettings, run_id: str, seed: int, worker: str,
+                 extra_markers: list[MarkerDef]) -> None:
+        self.settings = settings
+        self.run_id = run_id  # one per pytest run, shared by its xdist workers
+        self.seed = seed
+        self.worker = worker  # "main", or the xdist worker id ("gw0")
+        self.extra_markers = extra_markers
+        self.rows: list[SummaryRow] = []
+        self.index: Path | None = None  # the run's HTML index, once written
+        self._backend: Backend | None = None
+
+    @classmethod
+    def start(cls, config: pytest.Config, settings: SessionSettings) -> IngressSession:
+        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        if workerinput is not None:  # an xdist worker: the controller chose run id and seed
+            run_id, seed = workerinput["ingress_run_id"], workerinput["ingress_seed"]
+            worker = workerinput.get("workerid", "gw?")
+        else:
+            run_id = uuid.uuid4().hex[:8]
+            seed = settings.seed if settings.seed is not None else \
+                random.SystemRandom().randrange(1_000_000)
+            worker = "main"
+        session = cls(settings, run_id, seed, worker, backend_markers())
+        config.stash[SESSION_KEY] = session
+        config.pluginmanager.register(session, SESSION_NAME)
+        return session
+
+    @property
+    def clock(self) -> TestClock:
+        return TestClock(self.settings.time_scale)
+
+    def backend(self) -> Backend:
+        if self._backend is None:
+            config = BackendConfig(run_id=self.run_id, worker=self.worker, clock=self.clock,
+                                   settings=self.settings)
+            self._backend = REGISTRY[self.settings.backend].create(config)
+        return self._backend
+
+    def capabilities(self) -> frozenset[Capability]:
+        return self.backend().capabilities
+
+    def traits(self) -> BackendTraits:
+        """What a test's plan needs of the backend; its capabilities start it when asked."""
+        own = frozenset(REGISTRY[self.settings.backend].marker_specs())
+        return BackendTraits(self.settings.backend, own, self.capabilities)
+
+    def close(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        target = f"url {s.url}" if s.url else f"backend {s.backend}, default mode {s.mode}"
+        scale = f", time scale {s.time_scale:g}" if s.time_scale != 1 else ""
+        lines = [f"ingress-chaos: {target}, seed {self.seed}, run {self.run_id}{scale}"]
+        if not s.url and REGISTRY[s.backend].describe_in_header:
+            try:
+                lines += [f"ingress-chaos: {line}"
+                          for line in self.backend().describe().splitlines()]
+            except IngressChaosError as exc:
+                raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
+        return lines
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist controller: every worker gets this run's id and seed."""
+        node.workerinput["ingress_run_id"] = self.run_id
+        node.workerinput["ingress_seed"] = self.seed
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: a worker's rows join the table; a dead worker is cleared up."""
+        rows = getattr(node, "workeroutput", {}).get(_ROWS, [])
+        self.rows.extend(SummaryRow.from_json(row) for row in rows)
+        if error is None:
+            return
+        # The worker died (os._exit, a crash): its teardown never ran. Clear up after it.
+        worker = node.workerinput.get("workerid", "gw?")
+        try:
+            said = REGISTRY[self.settings.backend].reap(self.settings, self.run_id, worker)
+        except IngressChaosError as exc:
+            said = f"could not clear up after worker {worker}: {exc}"
+        if said:
+            node.config.pluginmanager.get_plugin("terminalreporter").write_line(
+                f"ingress-chaos: {said}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the rows go to the controller
+            workeroutput[_ROWS] = [row.to_json() for row in self.rows]
+        elif self.settings.report_dir is not None:  # the controller, after every worker wrote
+            self.index = index.write(self.settings.report_dir, self.run_id)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if not self.rows or getattr(config, "workerinput", None) is not None:
+            return
+        terminalreporter.write_sep("=", "ingress-chaos summary")
+        for line in terminal.summary_table(self.rows):
+            terminalreporter.write_line(line)
+        if self.index is not None:
+            terminalreporter.write_line(f"HTML reports: {self.index}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # Also reached after Ctrl-C, when fixture finalizers may not have run.
+        self.close()
+
+
+SESSION_KEY = pytest.StashKey[IngressSession]()
+
+
+def session_of(config: pytest.Config) -> IngressSession:
+    return config.stash[SESSION_KEY]
