@@ -19,14 +19,23 @@ this tree all the same (``tests/test_errors.py`` checks every exception class of
     +-- ChaosError               a chaos action could not be carried out
     +-- LoadGeneratorError       the load thread failed or would not stop
     |   +-- LoadWorkerError      a load worker process failed
+    +-- NameNotResolved          the target's name did not resolve in time; the engines record
+    |                            it as a dns failure [core.load.names]
     +-- ProgressError            the live progress line failed or its thread would not stop
     +-- BackendError             the backend refused or failed a request
     |   +-- BackendTimeout       a wait ran past its deadline (the message says what it saw)
     |   +-- SimulatorError       the simulator process refused a request or died
     |   +-- ApiError             a Kubernetes API request failed [kubernetes.apis]
+    |   +-- KubeconfigError      a kubeconfig cannot be read or used [kubernetes.connect]
     |   +-- Cancelled            a wait ended: its service is torn down [kubernetes.deadline]
     |   +-- ControlPlaneError    the local control plane could not start [localcluster]
     |   |   +-- LocalClusterError  its stand-ins could not start [localcluster.cluster]
+    |   |   +-- NodesUnavailable   real nodes cannot run on this machine [localcluster.nodes]
+    |   |   +-- ImageError       an image could not be built or imported [localcluster.images]
+    |   +-- NetnsError           an ``ip`` command of a node's namespace failed
+    |   |                        [localcluster.netns]
+    |   +-- SlotsBusy            every address slot is held by a running local cluster
+    |   |                        [localcluster.nodesweep]
     |   +-- KubeApiError         the local cluster's API client got an error [localcluster]
     |       +-- WatchExpired     a watch's version expired: list again [localcluster.kubeapi]
     +-- HTTPParseError           the simulated ALB read a malformed message [backends.sim.http11]

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..backends.sim.cluster import SAMPLEAPP
-from .controlplane import cache_dir
+from .controlplane import ControlPlaneError, cache_dir
 
 __all__ = ["PAUSE", "SAMPLE_APP", "SAMPLE_APP_ALIASES", "ImageError", "built_images",
            "import_images"]
@@ -48,7 +48,7 @@ _STDLIB_SKIPPED = ("dist-packages", "site-packages", "test", "idlelib", "tkinter
 _LDD_LINE = re.compile(r"(/\S+) \(0x")
 
 
-class ImageError(RuntimeError):
+class ImageError(ControlPlaneError):
     """An image could not be built or imported; the message says which step and why."""
 
 

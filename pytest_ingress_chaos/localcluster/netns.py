@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..base.errors import BackendError
 from .netplan import NetPlan
 
 __all__ = ["NETNS_DIR", "NetnsError", "build", "in_netns", "ip", "list_netns", "remove"]
@@ -37,7 +38,7 @@ _CLONE_NEWNET = 0x40000000  # from <sched.h>
 T = TypeVar("T")
 
 
-class NetnsError(RuntimeError):
+class NetnsError(BackendError):
     """An ``ip`` command failed; the message has the command and its stderr."""
 
 

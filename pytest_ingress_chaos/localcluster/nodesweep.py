@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.errors import BackendError
 from . import netns
 from .netplan import SLOTS, host_link, slot_directory
 
@@ -54,7 +55,7 @@ CONTAINER_LOGS = Path("/var/log/containers")
 CNI_RESULTS = Path("/var/lib/cni/results")
 
 
-class SlotsBusy(RuntimeError):
+class SlotsBusy(BackendError):
     """Every slot is held by a running local cluster."""
 
 

@@ -14,10 +14,12 @@ import functools
 import ipaddress
 import socket
 
+from ...base.errors import IngressChaosError
+
 _THREADS = 8  # lookups at once; new connections wait for a free one, within the deadline
 
 
-class NameNotResolved(Exception):
+class NameNotResolved(IngressChaosError):
     """The ingress host name did not resolve within the deadline."""
 
 
