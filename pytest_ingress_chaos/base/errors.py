@@ -27,6 +27,8 @@ this tree all the same (``tests/test_errors.py`` checks every exception class of
     |   +-- SimulatorError       the simulator process refused a request or died
     |   +-- ApiError             a Kubernetes API request failed [kubernetes.apis]
     |   +-- KubeconfigError      a kubeconfig cannot be read or used [kubernetes.connect]
+    |   +-- TargetGroupNotFound  no AWS target group for the test's Service (the AWS evidence
+    |   |                        says so in one line) [kubernetes.aws.discovery]
     |   +-- Cancelled            a wait ended: its service is torn down [kubernetes.deadline]
     |   +-- ControlPlaneError    the local control plane could not start [localcluster]
     |   |   +-- LocalClusterError  its stand-ins could not start [localcluster.cluster]
@@ -36,6 +38,8 @@ this tree all the same (``tests/test_errors.py`` checks every exception class of
     |   |                        [localcluster.netns]
     |   +-- SlotsBusy            every address slot is held by a running local cluster
     |   |                        [localcluster.nodesweep]
+    |   +-- Elbv2NotFound        the ELBv2 stand-in has no such load balancer or target group
+    |   |                        (answered as AWS's error) [localcluster.elbv2api]
     |   +-- KubeApiError         the local cluster's API client got an error [localcluster]
     |       +-- WatchExpired     a watch's version expired: list again [localcluster.kubeapi]
     +-- HTTPParseError           the simulated ALB read a malformed message [backends.sim.http11]

@@ -36,6 +36,7 @@ from ..backends.sim import http11
 from ..backends.sim.alb import DRAINING, HEALTHY, INITIAL, UNHEALTHY, Target
 from ..backends.sim.cluster import LOOPBACK
 from ..backends.sim.tasks import cancel_and_wait
+from ..base.errors import BackendError
 from .kubeapi import Key, KubeApi, KubeApiError, Obj
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class Elbv2Api:
             return _error(fault)
         try:
             result = handler(params)
-        except _NotFound as exc:
+        except Elbv2NotFound as exc:
             return _error(Fault(400, exc.code, str(exc)))
         return 200, (f'<{action}Response xmlns="{XMLNS}"><{action}Result>{result}'
                      f'</{action}Result><ResponseMetadata><RequestId>{uuid.uuid4()}'
@@ -274,13 +275,13 @@ class Elbv2Api:
         for found in self._stacks():
             if found[2].target_group_arn == arn:
                 return found
-        raise _NotFound("TargetGroupNotFound", f"Target groups '{arn}' not found")
+        raise Elbv2NotFound("TargetGroupNotFound", f"Target groups '{arn}' not found")
 
     def _stack_by_balancer(self, arn: str) -> tuple[Key, IngressStack, _Names]:
         for found in self._stacks():
             if found[2].load_balancer_arn == arn:
                 return found
-        raise _NotFound("LoadBalancerNotFound", f"Load balancers '{arn}' not found")
+        raise Elbv2NotFound("LoadBalancerNotFound", f"Load balancers '{arn}' not found")
 
     def _load_balancers(self, params: dict[str, str]) -> str:
         wanted = _members(params, "LoadBalancerArns")
@@ -290,7 +291,7 @@ class Elbv2Api:
                  and (not names or s[2].load_balancer in names)]
         for arn in wanted:
             if arn not in {s[2].load_balancer_arn for s in found}:
-                raise _NotFound("LoadBalancerNotFound", f"Load balancers '{arn}' not found")
+                raise Elbv2NotFound("LoadBalancerNotFound", f"Load balancers '{arn}' not found")
         members = "".join(
             f"<member><LoadBalancerArn>{n.load_balancer_arn}</LoadBalancerArn>"
             f"<DNSName>{LOOPBACK}</DNSName><LoadBalancerName>{n.load_balancer}"
@@ -308,7 +309,7 @@ class Elbv2Api:
                  and (balancer is None or s[2].load_balancer_arn == balancer)]
         for arn in wanted:
             if arn not in {s[2].target_group_arn for s in found}:
-                raise _NotFound("TargetGroupNotFound", f"Target groups '{arn}' not found")
+                raise Elbv2NotFound("TargetGroupNotFound", f"Target groups '{arn}' not found")
         members = []
         for _, stack, names in found:
             t = stack.timings
@@ -413,7 +414,10 @@ class Elbv2Api:
         return f"<TagDescriptions>{''.join(members)}</TagDescriptions>"
 
 
-class _NotFound(Exception):
+class Elbv2NotFound(BackendError):
+    """A call named a load balancer or target group the stand-in does not have; answered as
+    AWS answers it (``code``: TargetGroupNotFound, LoadBalancerNotFound)."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

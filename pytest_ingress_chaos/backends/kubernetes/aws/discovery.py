@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ....base.errors import BackendError
 from ..apis import ApiError, JsonDict, KubeApi
 
 TGB = ("elbv2.k8s.aws", "v1beta1", "targetgroupbindings")
@@ -24,8 +25,9 @@ class TargetGroup:
     description: JsonDict  # DescribeTargetGroups' entry (health check settings)
 
 
-class NotFound(Exception):
-    """No target group for the service; the message says what was seen."""
+class TargetGroupNotFound(BackendError):
+    """No target group for the service; the message says what was seen. The evidence turns it
+    into one line of the report, never a failure of the test."""
 
 
 def find(api: KubeApi, client: Any, namespace: str, ingress: str, service: str,
@@ -43,8 +45,8 @@ def find(api: KubeApi, client: Any, namespace: str, ingress: str, service: str,
             return TargetGroup(arn, str(group.get("TargetType", "")),
                                tuple(group.get("LoadBalancerArns") or ()), how, group)
         if time.monotonic() > deadline:
-            raise NotFound(f"no target group for service {service} in namespace {namespace} "
-                           f"within {timeout:g} s: {'; '.join(seen)}")
+            raise TargetGroupNotFound(f"no target group for service {service} in namespace "
+                                      f"{namespace} within {timeout:g} s: {'; '.join(seen)}")
         time.sleep(0.5)
 
 

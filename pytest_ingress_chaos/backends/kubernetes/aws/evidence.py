@@ -43,7 +43,7 @@ class Observation:
         try:
             self.group = discovery.find(self.api, client, self.namespace, self.name,
                                         self.name, self.discovery_timeout)
-        except discovery.NotFound as exc:
+        except discovery.TargetGroupNotFound as exc:
             self._say(f"the ALB's own view is off for this test: {exc}")
             return
         except Exception as exc:  # botocore's errors: no data, one line
