@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from kubernetes import client
@@ -166,6 +167,38 @@ def test_pods_are_containers_on_198_18_reached_by_ip_nodeport_and_the_alb(
     url = _ingress_url(core, cluster, app)
     eventually(lambda: {_get(url).split()[-1] for _ in range(20)} == names,
                "the ALB reaches every pod", timeout=DEADLINE)
+
+
+@pytest.mark.parametrize("app", ["ip", "instance"], indirect=True)
+def test_the_elbv2_api_shows_the_real_targets(cluster: LocalCluster, core: Any, app: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """aws.env, as a user sources it, reaches the ELBv2 API stand-in through boto3, and it
+    names the real nodes' targets as AWS would: the pods' IPs in 198.18.0.0/15 on their
+    container port (ip), the nodes at the Service's NodePort (instance)."""
+    for key, value in (line.split("=", 1) for line in cluster.aws_env.read_text().splitlines()):
+        monkeypatch.setenv(key, value)
+    elbv2 = boto3.client("elbv2")
+    pods = _ready_pods(core, app)
+    with cluster.api_client() as api:
+        (binding,) = client.CustomObjectsApi(api).list_namespaced_custom_object(
+            "elbv2.k8s.aws", "v1beta1", app, "targetgroupbindings")["items"]
+    arn = binding["spec"]["targetGroupARN"]
+    assert binding["spec"]["targetType"] == app
+    if app == "ip":
+        expected = {(pod.status.pod_ip, 8080) for pod in pods}
+        assert all(ipaddress.ip_address(ip) in NETWORK for ip, _ in expected)
+    else:
+        node_port = core.read_namespaced_service("kubia", app).spec.ports[0].node_port
+        expected = {((node.spec.provider_id or "").rsplit("/", 1)[-1] or node.metadata.name,
+                     node_port) for node in core.list_node().items}
+
+    def healthy() -> bool:
+        described = elbv2.describe_target_health(TargetGroupArn=arn)
+        return {(t["Target"]["Id"], t["Target"]["Port"])
+                for t in described["TargetHealthDescriptions"]
+                if t["TargetHealth"]["State"] == "healthy"} == expected
+
+    eventually(healthy, f"DescribeTargetHealth lists {sorted(expected)} healthy", timeout=60)
 
 
 def test_deleting_a_pod_runs_its_prestop_then_the_replacement_serves(
@@ -318,10 +351,13 @@ def test_ip_mode_with_prestop_longer_than_the_lag_passes(ingress_load):
 """
 
 
-def test_the_field_report_on_real_nodes(pytester: pytest.Pytester,
-                                        cluster: LocalCluster) -> None:
-    """The plugin as a user runs it (``--ingress-backend kubernetes``) against real nodes:
-    during the run the pods' IPs are in 198.18.0.0/15 and containerd-shims run them."""
+def test_the_field_report_on_real_nodes(pytester: pytest.Pytester, cluster: LocalCluster,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin as a user runs it (``--ingress-backend kubernetes``, aws.env sourced)
+    against real nodes: during the run the pods' IPs are in 198.18.0.0/15 and containerd-shims
+    run them, and the ALB's own view gives the ip-mode kill its deregistration lag."""
+    for key, value in (line.split("=", 1) for line in cluster.aws_env.read_text().splitlines()):
+        monkeypatch.setenv(key, value)
     pytester.makepyfile(FIELD_REPORT)
     seen_ips: set[str] = set()
     seen_shims: set[int] = set()
@@ -349,9 +385,12 @@ def test_the_field_report_on_real_nodes(pytester: pytest.Pytester,
         sampler.join(10)
     print("\n".join(line for line in result.outlines if "FIGURES" in line or " ok " in line))
     result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["ingress-chaos: the ALB's own view (AWS API): on, region "
+                                 "us-east-1, endpoint http://127.0.0.1:*"])
     result.stdout.re_match_lines([
         r"ok +instance +\d+ .*test_instance_mode_pod_kill\[instance\]",
-        r"ok +ip +\d+ +[1-9]\d* +.*test_ip_mode_pod_kill_costs_errors\[ip\]",
+        # errors, the disruption, its one window, then the dereg lag AWS reported
+        r"ok +ip +\d+ +[1-9]\d* +\S+ +\S+ +\d+\.\d\ds +test_ip_mode_pod_kill_costs_errors\[ip\]",
         r"ok +ip +\d+ +0 +0s +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
     ])
     assert seen_ips and all(ipaddress.ip_address(ip) in NETWORK for ip in seen_ips), seen_ips
