@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 import struct
@@ -162,3 +163,45 @@ def serve_frozen(freeze_from: float, freeze_until: float) -> Iterator[FrozenServ
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- stand-ins for a Kubernetes API server that is not there or turns the client away --------
+
+
+@contextmanager
+def silent_listener() -> Iterator[str]:
+    """A TCP port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+# What a v1.20 API server answers to GET /version (every field the client requires).
+_VERSION = {"major": "1", "minor": "20", "gitVersion": "v1.20.2", "gitCommit": "0" * 40,
+            "gitTreeState": "clean", "buildDate": "2021-01-13T13:20:00Z",
+            "goVersion": "go1.15.5", "compiler": "gc", "platform": "linux/amd64"}
+
+
+def answering(status: int, reason: str, *, versions_first: int = 0) -> Handler:
+    """An HTTP server answering every request with a Kubernetes ``Status`` of ``status``; the
+    first ``versions_first`` requests get the server's version instead (a cluster that turns
+    the client away only later, e.g. a token revoked between two processes)."""
+    body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": reason, "code": status, "message": reason.lower()}).encode()
+    answered = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            answered += 1
+            head, text = (f"{status} {reason}", body) if answered > versions_first else \
+                ("200 OK", json.dumps(_VERSION).encode())
+            writer.write(f"HTTP/1.1 {head}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(text)}\r\nConnection: close\r\n\r\n".encode()
+                         + text)
+            await writer.drain()
+        finally:
+            writer.close()
+    return handle

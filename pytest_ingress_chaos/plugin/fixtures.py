@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 
 from ..base.backend import Backend, ProvisionRequest, Service
-from ..base.errors import SettingsError
+from ..base.errors import BackendError, SettingsError
 from ..core.chaos import Chaos, ChaosSchedule
 from ..core.loadwindow import IngressLoad
 from ..core.plan import TestPlan
@@ -24,10 +24,12 @@ T = TypeVar("T")
 
 
 def _or_fail(make: Callable[[], T]) -> T:
-    """``make()``; a SettingsError it raises fails the test with its message alone."""
+    """``make()``; a SettingsError or BackendError it raises (a bad marker, a cluster that
+    cannot be reached, a service that did not come up) fails the test's setup with its message
+    alone: the message is the whole story, a traceback through the plugin would bury it."""
     try:
         return make()
-    except SettingsError as exc:
+    except (SettingsError, BackendError) as exc:
         error = str(exc)  # failed outside the except block: no "during handling" chain
     pytest.fail(error, pytrace=False)
 
@@ -40,7 +42,7 @@ def _ingress_plan(request: pytest.FixtureRequest) -> TestPlan:
 @pytest.fixture(scope="session")
 def ingress_backend(request: pytest.FixtureRequest) -> Backend:
     """The session's backend (the simulator, or a real cluster)."""
-    return session_of(request.config).backend()
+    return _or_fail(session_of(request.config).backend)
 
 
 @pytest.fixture
@@ -60,12 +62,12 @@ def ingress_service(request: pytest.FixtureRequest, ingress_backend: Backend, in
     ``pods()``. Torn down after the test."""
     plan = _ingress_plan
     _or_fail(lambda: plan.check_provisioning("ingress_service"))
-    service = ingress_backend.provision(ProvisionRequest(
+    service = _or_fail(lambda: ingress_backend.provision(ProvisionRequest(
         test=plan.nodeid, mode=ingress_mode, service=plan.service, alb=plan.alb,
         extras=plan.extras, seed=plan.seed, events=plan.timeline.record,
         timeout=session_of(request.config).settings.provision_timeout,
         customize=lambda manifests: request.config.hook.pytest_ingress_manifests(
-            manifests=manifests, nodeid=plan.nodeid, mode=ingress_mode)))
+            manifests=manifests, nodeid=plan.nodeid, mode=ingress_mode))))
     try:
         yield service
     finally:

@@ -18,7 +18,7 @@ import pytest
 from ..backends import REGISTRY, BackendConfig
 from ..base.backend import Backend, Capability
 from ..base.clock import TestClock
-from ..base.errors import IngressChaosError
+from ..base.errors import BackendError, IngressChaosError
 from ..core.plan import BackendTraits
 from ..report import index, terminal
 from ..report.summary import SummaryRow
@@ -49,6 +49,7 @@ class IngressSession:
         self.rows: list[SummaryRow] = []
         self.index: Path | None = None  # the run's HTML index, once written
         self._backend: Backend | None = None
+        self._backend_error: BackendError | None = None  # why the backend could not start
 
     @classmethod
     def start(cls, config: pytest.Config, settings: SessionSettings) -> IngressSession:
@@ -71,11 +72,27 @@ class IngressSession:
         return TestClock(self.settings.time_scale)
 
     def backend(self) -> Backend:
+        """The session's backend, started on first use. One that cannot start (a kubeconfig
+        that cannot be used, an API server that is not there) is tried once: every later use
+        gets the same error at once, not another deadline per test."""
+        if self._backend_error is not None:
+            raise self._backend_error.with_traceback(None)
         if self._backend is None:
             config = BackendConfig(run_id=self.run_id, worker=self.worker, clock=self.clock,
                                    settings=self.settings)
-            self._backend = REGISTRY[self.settings.backend].create(config)
+            try:
+                self._backend = REGISTRY[self.settings.backend].create(config)
+            except BackendError as exc:
+                self._backend_error = exc
+                raise
         return self._backend
+
+    def started_backend(self) -> Backend:
+        """:meth:`backend` for the session's start: an error is a usage error, one line."""
+        try:
+            return self.backend()
+        except IngressChaosError as exc:
+            raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
 
     def capabilities(self) -> frozenset[Capability]:
         return self.backend().capabilities
@@ -97,13 +114,24 @@ class IngressSession:
         target = f"url {s.url}" if s.url else f"backend {s.backend}, default mode {s.mode}"
         scale = f", time scale {s.time_scale:g}" if s.time_scale != 1 else ""
         lines = [f"ingress-chaos: {target}, seed {self.seed}, run {self.run_id}{scale}"]
-        if not s.url and REGISTRY[s.backend].describe_in_header:
-            try:
-                lines += [f"ingress-chaos: {line}"
-                          for line in self.backend().describe().splitlines()]
-            except IngressChaosError as exc:
-                raise pytest.UsageError(f"pytest-ingress-chaos: {exc}") from None
+        if self._connects_at_start():
+            lines += [f"ingress-chaos: {line}"
+                      for line in self.started_backend().describe().splitlines()]
         return lines
+
+    def _connects_at_start(self) -> bool:
+        """A backend that names its cluster in the header starts with the session (unless the
+        load goes to --ingress-url): a cluster that cannot be used is then one usage error
+        before any test, whatever the verbosity."""
+        return not self.settings.url and REGISTRY[self.settings.backend].describe_in_header
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # First, so that xdist starts no worker for a cluster that is not there; the workers
+        # themselves start their backend on first use (the controller checked the cluster,
+        # and a worker that fails anyway fails each test with one line, see fixtures.py).
+        if self._connects_at_start() and getattr(session.config, "workerinput", None) is None:
+            self.started_backend()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

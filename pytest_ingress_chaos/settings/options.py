@@ -37,6 +37,10 @@ MAX_SEED = 2**53 - 1
 # How long (wall seconds: provisioning is real work, the time scale does not shorten it) one
 # test's service may take to come up before the backend says what it saw.
 DEFAULT_PROVISION_TIMEOUT = 300.0
+# Seconds the kubernetes backend's first request (the server's version) may take: an API server
+# answers it in milliseconds, so more means it is not there, whatever the reason.
+DEFAULT_KUBE_TIMEOUT = 5.0
+MAX_KUBE_TIMEOUT = 600.0
 # Consecutive 2xx answers, one at a time, before every window on a real cluster: a thousand
 # adds minutes to each test and proves no more than thirty.
 MAX_STEADY_REQUESTS = 1000
@@ -202,6 +206,12 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
                   "wall time (the time scale does not shorten it), before the backend says what "
                   f"it saw ({units.DURATION_FORMS}; default 5m)",
                   units.Duration(above_minimum=True), DEFAULT_PROVISION_TIMEOUT, "DURATION"),
+        OptionDef("dns_timeout", "default deadline of name resolution, before and apart from "
+                  f"the request timeout ({units.DURATION_FORMS}; default 5s)",
+                  field_parser(LoadSpec, "dns_timeout"), None, "DURATION"),
+        OptionDef("ca_bundle", "default CAs an https:// target's certificate must chain to, "
+                  "instead of the system's: a PEM file, as curl --cacert (default: the system's)",
+                  field_parser(LoadSpec, "ca_bundle"), None, "PATH"),
         # --- instead of a test run: the sweeper -------------------------------------------
         OptionDef("sweep", "run no test: delete what killed sessions of this plugin left on the "
                   "backend (kubernetes: its labelled namespaces older than --ingress-sweep-ttl), "
@@ -217,6 +227,11 @@ def options(backends: tuple[str, ...]) -> tuple[OptionDef, ...]:
                   path, None, "PATH", flag="--kubeconfig"),
         OptionDef("kube_context", "kubernetes backend: the kubeconfig context (default: its "
                   "current context)", text, None, "NAME", flag="--kube-context"),
+        OptionDef("kube_timeout", "kubernetes backend: how long the API server may take to "
+                  "answer the first request before the session says it is not there "
+                  f"({units.DURATION_FORMS}; default 5s)",
+                  units.Duration(0.0, MAX_KUBE_TIMEOUT, above_minimum=True),
+                  DEFAULT_KUBE_TIMEOUT, "DURATION"),
         OptionDef("profile", "kubernetes backend: how target types map to the ingress: "
                   f"{', '.join(PROFILES)} (default aws-alb)", units.choice(*PROFILES),
                   "aws-alb", "NAME"),
@@ -263,11 +278,14 @@ class SessionSettings:
     report_dir: Path | None = None
     records: bool = False
     provision_timeout: float = DEFAULT_PROVISION_TIMEOUT
+    dns_timeout: float | None = None
+    ca_bundle: str | None = None
     sweep: bool = False
     sweep_ttl: float = 3600.0
     sweep_dry_run: bool = False
     kubeconfig: Path | None = None
     kube_context: str | None = None
+    kube_timeout: float = DEFAULT_KUBE_TIMEOUT
     profile: str = "aws-alb"
     ingress_class: str | None = None
     host: str | None = None
@@ -301,6 +319,10 @@ class SessionSettings:
             base = dataclasses.replace(base, rate=self.rate)
         if self.duration is not None:
             base = dataclasses.replace(base, duration=self.duration)
+        if self.dns_timeout is not None:
+            base = dataclasses.replace(base, dns_timeout=self.dns_timeout)
+        if self.ca_bundle is not None:
+            base = dataclasses.replace(base, ca_bundle=self.ca_bundle)
         return base
 
 

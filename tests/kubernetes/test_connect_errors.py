@@ -7,13 +7,9 @@ version request with 401 or 403 as an API server does)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +22,7 @@ from pytest_ingress_chaos.backends.kubernetes.connect import (
     reach,
 )
 
-from ..localservers import Handler, closed_port, serve
+from ..localservers import answering, closed_port, serve, silent_listener
 
 
 def kubeconfig(path: Path, server: str, context: str = "local") -> Path:
@@ -37,32 +33,6 @@ def kubeconfig(path: Path, server: str, context: str = "local") -> Path:
         "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
         "current-context": context}))
     return path
-
-
-@contextmanager
-def silent_listener() -> Iterator[str]:
-    """A TCP port that accepts connections (the kernel's backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def answering(status: int, reason: str) -> Handler:
-    """An HTTP server answering every request with a Kubernetes ``Status`` of ``status``."""
-    body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                       "reason": reason, "code": status, "message": reason.lower()}).encode()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                         + body)
-            await writer.drain()
-        finally:
-            writer.close()
-    return handle
 
 
 @pytest.mark.parametrize(("content", "says"), [

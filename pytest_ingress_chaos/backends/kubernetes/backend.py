@@ -30,7 +30,7 @@ from .aws.access import Access, open_access
 from .aws.evidence import SOURCE as AWS_SOURCE
 from .aws.evidence import Observation
 from .aws.poller import DEFAULT_INTERVAL, MIN_POLL_INTERVAL
-from .connect import Connection, connect_and_reach
+from .connect import Connection, connect_to
 from .deadline import Deadline
 from .guard import Guard, allowed_chaos
 from .labels import CREATED_LABEL, RUN_LABEL, created_by_run, namespace_name, session_labels
@@ -67,8 +67,7 @@ class KubernetesBackend:
         self.guard = Guard(config.run_id, allowed_chaos(self.settings))
         # Checked now, in seconds: a missing or silent server is one setup error, not a
         # timeout per request later.
-        self.connection = connection or connect_and_reach(self.settings.kubeconfig,
-                                                          self.settings.kube_context)
+        self.connection = connection or connect_to(self.settings)
         self.api = KubeApi(self.connection.api_client)
         self.namespace = namespace_name(config.run_id, config.worker)
         self.namespace_deletion_timeout = namespace_deletion_timeout

@@ -34,6 +34,7 @@ from kubernetes import client
 from kubernetes import config as _config
 
 from ...base.errors import BackendError
+from ...settings.options import DEFAULT_KUBE_TIMEOUT, SessionSettings
 from .apis import ApiError, KubeApi
 
 # kubernetes.config has no type annotations (kubernetes.client has): typed as Any on purpose.
@@ -42,9 +43,8 @@ config: Any = _config
 # Four watches per service, plus requests; the client's default pool (5 per CPU) would discard
 # and reopen connections on a two-core machine.
 POOL_SIZE = 32
-# Seconds the first request (the server's version) may take: an API server answers it in
-# milliseconds, so more means it is not there, whatever the reason.
-DEFAULT_CONNECT_TIMEOUT = 5.0
+# Seconds the first request (the server's version) may take (--ingress-kube-timeout).
+DEFAULT_CONNECT_TIMEOUT = DEFAULT_KUBE_TIMEOUT
 
 
 class KubeconfigError(BackendError):
@@ -103,21 +103,31 @@ def connect(kubeconfig: Path | None, context: str | None,
     return _configure(kubeconfig, context, os.environ if environ is None else environ)
 
 
+def connect_to(settings: SessionSettings) -> Connection:
+    """The cluster the session's options name, reached within ``--ingress-kube-timeout``."""
+    given = settings.origins.get("kube_timeout") or "the default of --ingress-kube-timeout"
+    return connect_and_reach(settings.kubeconfig, settings.kube_context,
+                             timeout=settings.kube_timeout, timeout_from=given)
+
+
 def connect_and_reach(kubeconfig: Path | None, context: str | None, *,
-                      timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Connection:
+                      timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                      timeout_from: str = "") -> Connection:
     """:func:`connect`, then :func:`reach`; the client is closed if the server fails."""
     connection = connect(kubeconfig, context)
     try:
-        reach(connection, timeout)
+        reach(connection, timeout, timeout_from)
     except BaseException:
         connection.api_client.close()
         raise
     return connection
 
 
-def reach(connection: Connection, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+def reach(connection: Connection, timeout: float = DEFAULT_CONNECT_TIMEOUT,
+          timeout_from: str = "") -> None:
     """Ask the server its version within ``timeout`` seconds: an :class:`ApiError` saying
-    whether it refused, was silent, or rejected the credentials (401, 403)."""
+    whether it refused, was silent, or rejected the credentials (401, 403). ``timeout_from``
+    is the option that set the deadline, named when the server misses it."""
     source = connection.source if connection.context == "in-cluster" else \
         f"kubeconfig {connection.source}"
     where = f"the Kubernetes API server {connection.server} (context {connection.context}, " \
@@ -139,7 +149,8 @@ def reach(connection: Connection, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> N
                            f"({exc.reason or 'error'}): is it a Kubernetes API server?",
                            exc.status, exc.reason) from None
         cause = exc.__cause__
-        raise ApiError(f"{where} did not answer within {timeout:g} s: "
+        given = f" ({timeout_from})" if timeout_from else ""
+        raise ApiError(f"{where} did not answer within {timeout:g} s{given}: "
                        f"{_reason(cause) if cause is not None else exc}") from None
 
 

@@ -27,7 +27,7 @@ from ...base.errors import BackendError
 from ...base.units import DurationStyle, format_duration, positive_age, positive_duration
 from ...settings.options import SessionSettings
 from .apis import ApiError, JsonDict, KubeApi
-from .connect import DEFAULT_CONNECT_TIMEOUT, KubeconfigError, connect_and_reach
+from .connect import DEFAULT_CONNECT_TIMEOUT, KubeconfigError, connect_and_reach, connect_to
 from .labels import (
     CREATED_LABEL,
     RUN_LABEL,
@@ -168,7 +168,7 @@ def sweep_from_settings(settings: SessionSettings, ttl: float, *, dry_run: bool,
                         out: TextIO) -> int:
     """What ``pytest --ingress-sweep`` runs, with the session's cluster options."""
     try:
-        connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
+        connection = connect_to(settings)
     except BackendError as exc:
         print(f"ingress-chaos-sweep: {exc}", file=out)
         return 2 if isinstance(exc, KubeconfigError) else 1
@@ -183,7 +183,7 @@ def reap_worker(settings: SessionSettings, run_id: str, worker: str) -> str | No
     teardown never ran. Only a namespace carrying this plugin's label and this run's id goes.
     Returns what was done, for the controller to say, or None when there was nothing."""
     name = namespace_name(run_id, worker)
-    connection = connect_and_reach(settings.kubeconfig, settings.kube_context)
+    connection = connect_to(settings)
     api = KubeApi(connection.api_client)
     try:
         try:
