@@ -745,11 +745,14 @@ OPTIONS: dict[str, Domain] = {
     "report_dir": Text(says="non-blank path", convert=Path),
     "records": Boolean(),
     "provision_timeout": POSITIVE_DURATION,
+    "dns_timeout": Duration(0, MAX_TIMEOUT, open_lo=True),
+    "ca_bundle": CaBundle(),
     "sweep": Boolean(),
     "sweep_ttl": Age(),
     "sweep_dry_run": Boolean(),
     "kubeconfig": Text(says="non-blank path", convert=Path),
     "kube_context": Text(),
+    "kube_timeout": Duration(0, 600, open_lo=True),
     "profile": Choice(("aws-alb", "gke", "nginx", "generic")),
     "class": DnsName(),
     "host": DnsName(wildcard=True),
@@ -758,6 +761,9 @@ OPTIONS: dict[str, Domain] = {
     "allow_chaos_on": Scopes(),
     "ip_annotations": Annotations(),
     "instance_annotations": Annotations(),
+    "aws_evidence": Choice(("auto", "on", "off")),
+    "aws_region": Text(),
+    "aws_profile": Text(),
 }
 DEFINITIONS = {option.name: option for option in options(tuple(REGISTRY))}
 SETTING = {"class": "ingress_class"}  # the SessionSettings field of an option, when not its name
