@@ -48,6 +48,7 @@ class IngressSession:
         self.extra_markers = extra_markers
         self.rows: list[SummaryRow] = []
         self.index: Path | None = None  # the run's HTML index, once written
+        self.index_lost: str | None = None  # why the index could not be written, if so
         self._backend: Backend | None = None
 
     @classmethod
@@ -133,10 +134,19 @@ class IngressSession:
         if workeroutput is not None:  # an xdist worker: the rows go to the controller
             workeroutput[_ROWS] = [row.to_json() for row in self.rows]
         elif self.settings.report_dir is not None:  # the controller, after every worker wrote
-            self.index = index.write(self.settings.report_dir, self.run_id)
+            try:
+                self.index = index.write(self.settings.report_dir, self.run_id)
+            except OSError as exc:  # the directory changed during the run: said, not raised
+                self.index_lost = (
+                    f"ingress-chaos: the run's index could not be written to "
+                    f"{self.settings.report_dir / index.NAME}: {exc.strerror or exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if not self.rows or getattr(config, "workerinput", None) is not None:
+        if getattr(config, "workerinput", None) is not None:
+            return
+        if self.index_lost is not None:
+            terminalreporter.write_line(self.index_lost, yellow=True)
+        if not self.rows:
             return
         terminalreporter.write_sep("=", "ingress-chaos summary")
         for line in terminal.summary_table(self.rows):
