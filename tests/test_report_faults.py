@@ -183,3 +183,30 @@ def test_a_json_hook_that_fails_fails_only_its_test(pytester: pytest.Pytester, h
                                  "the JSON report*"])
     [path] = (pytester.path / "reports").glob("*.json")
     assert json.loads(path.read_text())["context"]["test"] == "test_hooks.py::test_2_not_hooked"
+
+
+# --- xdist: a worker that dies ----------------------------------------------------------------
+
+def test_a_dead_workers_finished_tests_keep_their_rows(pytester: pytest.Pytester) -> None:
+    """The rows travelled in the worker's workeroutput, sent at its session end: a worker that
+    died took the rows of every test it had finished with it."""
+    pytester.makepyfile(test_crash="""
+        import os
+        import pytest
+
+        @pytest.mark.ingress_load(duration="1s", rate=10)
+        def test_1_finishes(ingress_load):
+            ingress_load.run()
+
+        @pytest.mark.ingress_load(duration="1s", rate=10)
+        def test_2_kills_its_worker(ingress_load):
+            ingress_load.run()
+            os._exit(1)
+    """)
+    result = pytester.runpytest_subprocess(*FAST, "-n", "1", "-p", "xdist")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.re_match_lines([
+        r"verdict +mode .* test$",
+        r"ok +instance +2 +0 .* test_crash.py::test_1_finishes$",
+        r"CRASHED +- +0 +0 .* test_crash.py::test_2_kills_its_worker  \(worker gw0 died in "
+        r"this test; no figures\)$"])

@@ -16,7 +16,7 @@ from ..core.result import LoadResult
 from ..report import html, jsonreport, png, recordscsv, terminal
 from ..report.context import ReportContext
 from ..report.summary import SummaryRow
-from .session import session_of
+from .session import ROW_ATTRIBUTE, session_of
 from .window import WINDOW_KEY, WindowEntry
 
 
@@ -42,7 +42,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     _crash_message_to_headline(call, entry, report)
     if lost is not None:
         _report_lost(report, lost)
-    session_of(item.config).rows.append(_summary_row(item, entry, result, report))
+    # The row travels with the report (to the xdist controller too); the session collects it.
+    setattr(report, ROW_ATTRIBUTE, _summary_row(item, entry, result, report).to_json())
     return report
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 # The verdict column, as pytest names the test's outcome (a void window is neither a pass nor
 # a failure of the ingress).
-VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS")
+VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS", "CRASHED")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class SummaryRow:
     disruption: str  # the disruption column (terminal.disruption_cell)
     verdict: str  # one of VERDICT_LABELS
     dereg_lag: str  # the dereg lag column (terminal.lag_cell): the ALB's lag behind the chaos
+    note: str = ""  # said after the test id: why a row has no figures (a crashed worker)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICT_LABELS:
@@ -40,7 +41,7 @@ class SummaryRow:
                 "errors": self.errors, "by_outcome": dict(self.by_outcome),
                 "windows": [[start, end] for start, end in self.windows],
                 "disruption": self.disruption, "verdict": self.verdict,
-                "dereg_lag": self.dereg_lag}
+                "dereg_lag": self.dereg_lag, "note": self.note}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SummaryRow:
@@ -55,4 +56,11 @@ class SummaryRow:
                    by_outcome={str(k): int(n) for k, n in data["by_outcome"].items()},
                    windows=tuple((float(a), float(b)) for a, b in data["windows"]),
                    disruption=str(data["disruption"]), verdict=str(data["verdict"]),
-                   dereg_lag=str(data["dereg_lag"]))
+                   dereg_lag=str(data["dereg_lag"]), note=str(data["note"]))
+
+    @classmethod
+    def crashed(cls, test: str, worker: str) -> SummaryRow:
+        """The row of a test whose xdist worker died in it: no figures reached the controller."""
+        return cls(test=test, mode="-", requests=0, errors=0, by_outcome={}, windows=(),
+                   disruption="-", verdict="CRASHED", dereg_lag="-",
+                   note=f"worker {worker} died in this test; no figures")
