@@ -1,9 +1,10 @@
 """One line of the session's summary table: a typed record that crosses xdist as plain data.
 
 Each load window leaves one :class:`SummaryRow`, written where the test ran. Under pytest-xdist
-the test runs in a worker and the table is printed by the controller, so the rows travel in the
-worker's ``workeroutput``, which execnet carries only as plain values (dicts, lists, strings,
-numbers): the record turns itself into such a dict and back, and refuses one it did not write.
+the test runs in a worker and the table is printed by the controller, so each row travels with
+its test's report as soon as the test ends (a worker that dies later loses none), and execnet
+carries only plain values (dicts, lists, strings, numbers): the record turns itself into such a
+dict and back, and refuses one it did not write.
 """
 
 from __future__ import annotations
