@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ingress_chaos.report import png
+from pytest_ingress_chaos.report import jsonreport, png
 
 FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
 CHROMIUM = "/usr/bin/chromium"
@@ -131,17 +131,18 @@ def test_the_failing_ip_mode_story_reads_in_a_browser(
     result.stdout.fnmatch_lines(["HTML reports: reports/index.html"])
 
     # Every page, and the PNG with the plot extra, is recorded as the JSON report is.
-    story = reports / "test_story.py_test_ip_mode_pod_kill_ip.json"
+    stem = jsonreport.file_stem("test_story.py::test_ip_mode_pod_kill[ip]")
+    story = reports / f"{stem}.json"
     [case] = [case for case in ET.parse(pytester.path / "junit.xml").iter("testcase")
               if case.get("name") == "test_ip_mode_pod_kill[ip]"]
     recorded = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert recorded["ingress_html"] == "reports/test_story.py_test_ip_mode_pod_kill_ip.html"
+    assert recorded["ingress_html"] == f"reports/{stem}.html"
     if png.available():
         chart = story.with_suffix(".png").read_bytes()
         assert chart[:8] == b"\x89PNG\r\n\x1a\n"
         assert struct.unpack(">II", chart[16:24]) == (png.WIDTH_INCHES * png.DPI,
                                                        png.HEIGHT_INCHES * png.DPI)
-        assert recorded["ingress_png"] == "reports/test_story.py_test_ip_mode_pod_kill_ip.png"
+        assert recorded["ingress_png"] == f"reports/{stem}.png"
     report = json.loads(story.read_text())
     action = next(e for e in report["result"]["events"] if e["source"] == "chaos")
     victim = action["subject"]

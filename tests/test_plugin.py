@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ingress_chaos.report import jsonreport
+
 from .localservers import answer_ok, closed_port, serve
 
 FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
@@ -333,8 +335,8 @@ def test_reports_json_and_junit_properties(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*FAST, "--ingress-report-dir", "reports",
                                            "--junitxml", "junit.xml", "--ingress-seed", "7")
     result.assert_outcomes(passed=1)
-    report = json.loads((pytester.path / "reports" / "test_reports_json_and_junit_properties.py"
-                         "_test_ok.json").read_text())
+    stem = jsonreport.file_stem("test_reports_json_and_junit_properties.py::test_ok")
+    report = json.loads((pytester.path / "reports" / f"{stem}.json").read_text())
     assert report["context"]["seed"] == 7
     assert report["context"]["mode"] == "instance"
     assert report["result"]["requests"] == 60 and report["result"]["errors"] == 0

@@ -20,7 +20,7 @@ import pytest
 from pytest_ingress_chaos.base import outcomes
 from pytest_ingress_chaos.base.clock import TestClock
 from pytest_ingress_chaos.core.timeline import Timeline
-from pytest_ingress_chaos.report import recordscsv
+from pytest_ingress_chaos.report import jsonreport, recordscsv
 
 FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
 
@@ -36,7 +36,7 @@ RECORDED = """
     def test_recorded(ingress_load):
         assert ingress_load.run().errors > 0
 """
-STEM = "test_records_file.py_test_recorded_ip"
+STEM = jsonreport.file_stem("test_records_file.py::test_recorded[ip]")
 COLUMNS = ["scheduled", "dispatched", "sent", "end", "outcome", "pod"]
 
 
@@ -117,7 +117,7 @@ def test_rows_are_test_seconds_from_load_start_and_odd_names_are_quoted(tmp_path
     timeline.requests.add(100.5, 100.5, 100.75, 101.0, 200, "pod,with comma")
     timeline.requests.add(100.25, 100.5, 100.5, 102.0, outcomes.TIMEOUT, None)
     path = recordscsv.write(tmp_path, "tests/test_a.py::test_b[ip]", timeline)
-    assert path.name == "tests_test_a.py_test_b_ip.records.csv"
+    assert path.name == "tests_test_a.py_test_b_ip-42c46edf62.records.csv"
     with path.open(newline="") as file:
         rows = list(csv.reader(file))
     assert rows == [COLUMNS,

@@ -4,7 +4,10 @@ summary row."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import contextlib
+import reprlib
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from ..core.result import LoadResult
 from ..report import html, jsonreport, png, recordscsv, terminal
 from ..report.context import ReportContext
 from ..report.summary import SummaryRow
-from .session import session_of
+from .session import ROW_ATTRIBUTE, session_of
 from .window import WINDOW_KEY, WindowEntry
 
 
@@ -28,10 +31,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     if entry is None or result is None or entry.published or call.when != "call":
         return (yield)
     entry.published = True
-    _publish_before_report(item, entry, result)
+    lost = None
+    try:
+        _publish_before_report(item, entry, result)
+    except ReportNotWritten as exc:
+        lost = str(exc)
+    if lost is not None and call.excinfo is None:  # a test that passed fails, as any test
+        call.excinfo = _failure(lost)
     report = yield
     _crash_message_to_headline(call, entry, report)
-    session_of(item.config).rows.append(_summary_row(item, entry, result, report))
+    if lost is not None:
+        _report_lost(report, lost)
+    # The row travels with the report (to the xdist controller too); the session collects it.
+    setattr(report, ROW_ATTRIBUTE, _summary_row(item, entry, result, report).to_json())
     return report
 
 
@@ -53,8 +65,36 @@ def _crash_message_to_headline(call: pytest.CallInfo[None], entry: WindowEntry,
         crash.message = f"{type(failure).__name__}: {headline}"
 
 
+class ReportNotWritten(Exception):
+    """One test's report files could not be made: the message says which, where and why."""
+
+
+def _failure(line: str) -> pytest.ExceptionInfo[BaseException]:
+    """A test failure saying ``line`` and nothing else (no traceback), as ``pytest.fail``
+    with ``pytrace=False`` makes it."""
+    try:
+        pytest.fail(line, pytrace=False)
+    except pytest.fail.Exception:
+        return pytest.ExceptionInfo.from_current()
+    raise AssertionError("unreachable: pytest.fail returned")
+
+
+def _report_lost(report: pytest.TestReport, line: str) -> None:
+    """The test's report failure in its pytest report: the one-line crash message of a test
+    the failure failed; a section of a test that had failed already (its own failure stays
+    the message)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message == f"Failed: {line}":
+        crash.message = line
+    else:
+        report.sections.append(("ingress-chaos report", line))
+
+
 def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> None:
-    """What goes into the test's report: section, JUnit properties, the JSON report."""
+    """What goes into the test's report: section, JUnit properties, the JSON report.
+
+    Raises :class:`ReportNotWritten` when a report file cannot be made (the directory gone or
+    read-only, a user's hook failing): that fails this test alone, the session goes on."""
     settings = session_of(item.config).settings
     if not result.violations:  # a failure's message is the report already
         item.add_report_section("call", "ingress", terminal.render(result, entry.context))
@@ -64,22 +104,92 @@ def _publish_before_report(item: pytest.Item, entry: WindowEntry, result: LoadRe
                         ("verdict", result.verdict),
                         ("mode", entry.context.mode), ("seed", entry.context.seed)):
         item.user_properties.append((f"ingress_{name}", value))
-    if settings.report_dir is None:
+    directory = settings.report_dir
+    if directory is None:
         return
-    data = item.config.hook.pytest_ingress_generate_json(result=result, context=entry.context,
-                                                         item=item)
-    item.config.hook.pytest_ingress_update_json(report=data, item=item)
-    path = jsonreport.write(settings.report_dir, data)
+    test = item.nodeid
+    data = _report_data(item, entry, result)
+    path = jsonreport.path_for(directory, str(data["context"]["test"]))
+    with _written("the JSON report", test, path):
+        jsonreport.write(directory, data)
     item.user_properties.append(("ingress_report", str(path)))
-    page = html.write(path.with_suffix(".html"), data)
+    with _written("the HTML page", test, path.with_suffix(".html")):
+        page = html.write(path.with_suffix(".html"), data)
     item.user_properties.append(("ingress_html", str(page)))
     if png.available():  # the plot extra
-        chart = png.write(path.with_suffix(".png"), data)
+        with _written("the PNG chart", test, path.with_suffix(".png")):
+            chart = png.write(path.with_suffix(".png"), data)
         item.user_properties.append(("ingress_png", str(chart)))
     if settings.records:
-        records = recordscsv.write(settings.report_dir, entry.context.test,
-                                   entry.window.timeline)
+        with _written("the request records", test, directory):
+            records = recordscsv.write(directory, entry.context.test, entry.window.timeline)
         item.user_properties.append(("ingress_records", str(records)))
+
+
+_SHOWN = reprlib.Repr()  # what a hook returned, cut short: a whole report would be pages
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 60, 60
+
+
+def _report_data(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> dict[str, Any]:
+    """The JSON report as the user's hooks made it, checked: a hook that raises, or leaves
+    something that is not a report, is named with what it did."""
+    where = f"the JSON report of {item.nodeid}"
+    hook = item.config.hook
+    try:
+        data = hook.pytest_ingress_generate_json(result=result, context=entry.context,
+                                                 item=item)
+    except Exception as exc:
+        raise ReportNotWritten(
+            f"ingress-chaos: {where}: pytest_ingress_generate_json raised "
+            f"{type(exc).__name__}: {exc}") from None
+    wrong = _wrong_shape(data)
+    if wrong:
+        raise ReportNotWritten(f"ingress-chaos: {where}: pytest_ingress_generate_json "
+                               f"returned {wrong}: {_SHOWN.repr(data)}")
+    try:
+        hook.pytest_ingress_update_json(report=data, item=item)
+    except Exception as exc:
+        raise ReportNotWritten(
+            f"ingress-chaos: {where}: pytest_ingress_update_json raised "
+            f"{type(exc).__name__}: {exc}") from None
+    wrong = _wrong_shape(data)
+    if wrong:
+        raise ReportNotWritten(f"ingress-chaos: {where}: pytest_ingress_update_json left "
+                               f"{wrong.replace('a dict', 'a report')}")
+    return data  # type: ignore[no-any-return]  # checked by _wrong_shape
+
+
+def _wrong_shape(data: object) -> str:
+    """What is wrong with ``data`` as a JSON report, or "" when nothing is: a report is a dict
+    whose ``context`` is a dict naming the test and the run (the file name and the run's index
+    need both)."""
+    if not isinstance(data, dict):
+        return f"a {type(data).__name__}, not a dict"
+    context = data.get("context")
+    if not isinstance(context, dict):
+        return "a dict without 'context'"
+    missing = [key for key in ("test", "run") if not isinstance(context.get(key), str)]
+    if missing:
+        return f"a dict whose 'context' has no {' or '.join(map(repr, missing))}"
+    return ""
+
+
+@contextlib.contextmanager
+def _written(what: str, test: str, path: Path) -> Iterator[None]:
+    """A report file that cannot be written, or a value that JSON or the page cannot hold,
+    as one line naming the file, the test and the reason."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None and str(exc.filename) != str(path):
+            reason = f"{reason}: {exc.filename}"
+        raise ReportNotWritten(f"ingress-chaos: {what} of {test} could not be written to "
+                               f"{path}: {reason}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # what a hook put there
+        raise ReportNotWritten(f"ingress-chaos: {what} of {test} could not be made from the "
+                               f"report the JSON hooks left: {type(exc).__name__}: {exc}"
+                               ) from None
 
 
 @pytest.hookimpl(trylast=True)

@@ -26,7 +26,9 @@ from ..settings.markers import MarkerDef
 from ..settings.options import SessionSettings
 
 SESSION_NAME = "ingress-chaos-session"
-_ROWS = "ingress_rows"  # the key of the summary rows in an xdist worker's workeroutput
+# The summary row of a test's call report, as an attribute of the report: pytest-xdist sends
+# a report's attributes to the controller with the report, right after the test.
+ROW_ATTRIBUTE = "ingress_summary_row"
 
 
 def backend_markers() -> list[MarkerDef]:
@@ -48,6 +50,7 @@ class IngressSession:
         self.extra_markers = extra_markers
         self.rows: list[SummaryRow] = []
         self.index: Path | None = None  # the run's HTML index, once written
+        self.index_lost: str | None = None  # why the index could not be written, if so
         self._backend: Backend | None = None
         self._backend_error: BackendError | None = None  # why the backend could not start
 
@@ -141,9 +144,7 @@ class IngressSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """xdist controller: a worker's rows join the table; a dead worker is cleared up."""
-        rows = getattr(node, "workeroutput", {}).get(_ROWS, [])
-        self.rows.extend(SummaryRow.from_json(row) for row in rows)
+        """xdist controller: a dead worker is cleared up after."""
         if error is None:
             return
         # The worker died (os._exit, a crash): its teardown never ran. Clear up after it.
@@ -156,15 +157,36 @@ class IngressSession:
             node.config.pluginmanager.get_plugin("terminalreporter").write_line(
                 f"ingress-chaos: {said}")
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every test's row, from this process or (on the xdist controller) a worker."""
+        row = getattr(report, ROW_ATTRIBUTE, None)
+        if row is not None:
+            self.rows.append(SummaryRow.from_json(row))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport,
+                               sched: Any) -> None:
+        """xdist controller: the worker died in ``crashitem``; its row says so."""
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        self.rows.append(SummaryRow.crashed(crashitem, getattr(worker, "id", "gw?")))
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        workeroutput = getattr(session.config, "workeroutput", None)
-        if workeroutput is not None:  # an xdist worker: the rows go to the controller
-            workeroutput[_ROWS] = [row.to_json() for row in self.rows]
-        elif self.settings.report_dir is not None:  # the controller, after every worker wrote
-            self.index = index.write(self.settings.report_dir, self.run_id)
+        if getattr(session.config, "workeroutput", None) is not None:
+            return  # an xdist worker: the controller writes the index
+        if self.settings.report_dir is not None:  # the controller, after every worker wrote
+            try:
+                self.index = index.write(self.settings.report_dir, self.run_id)
+            except OSError as exc:  # the directory changed during the run: said, not raised
+                self.index_lost = (
+                    f"ingress-chaos: the run's index could not be written to "
+                    f"{self.settings.report_dir / index.NAME}: {exc.strerror or exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        if not self.rows or getattr(config, "workerinput", None) is not None:
+        if getattr(config, "workerinput", None) is not None:
+            return
+        if self.index_lost is not None:
+            terminalreporter.write_line(self.index_lost, yellow=True)
+        if not self.rows:
             return
         terminalreporter.write_sep("=", "ingress-chaos summary")
         for line in terminal.summary_table(self.rows):

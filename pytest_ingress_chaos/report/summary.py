@@ -1,9 +1,10 @@
 """One line of the session's summary table: a typed record that crosses xdist as plain data.
 
 Each load window leaves one :class:`SummaryRow`, written where the test ran. Under pytest-xdist
-the test runs in a worker and the table is printed by the controller, so the rows travel in the
-worker's ``workeroutput``, which execnet carries only as plain values (dicts, lists, strings,
-numbers): the record turns itself into such a dict and back, and refuses one it did not write.
+the test runs in a worker and the table is printed by the controller, so each row travels with
+its test's report as soon as the test ends (a worker that dies later loses none), and execnet
+carries only plain values (dicts, lists, strings, numbers): the record turns itself into such a
+dict and back, and refuses one it did not write.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 # The verdict column, as pytest names the test's outcome (a void window is neither a pass nor
 # a failure of the ingress).
-VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS")
+VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS", "CRASHED")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SummaryRow:
     disruption: str  # the disruption column (terminal.disruption_cell)
     verdict: str  # one of VERDICT_LABELS
     dereg_lag: str  # the dereg lag column (terminal.lag_cell): the ALB's lag behind the chaos
+    note: str = ""  # said after the test id: why a row has no figures (a crashed worker)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICT_LABELS:
@@ -40,7 +42,7 @@ class SummaryRow:
                 "errors": self.errors, "by_outcome": dict(self.by_outcome),
                 "windows": [[start, end] for start, end in self.windows],
                 "disruption": self.disruption, "verdict": self.verdict,
-                "dereg_lag": self.dereg_lag}
+                "dereg_lag": self.dereg_lag, "note": self.note}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SummaryRow:
@@ -55,4 +57,11 @@ class SummaryRow:
                    by_outcome={str(k): int(n) for k, n in data["by_outcome"].items()},
                    windows=tuple((float(a), float(b)) for a, b in data["windows"]),
                    disruption=str(data["disruption"]), verdict=str(data["verdict"]),
-                   dereg_lag=str(data["dereg_lag"]))
+                   dereg_lag=str(data["dereg_lag"]), note=str(data["note"]))
+
+    @classmethod
+    def crashed(cls, test: str, worker: str) -> SummaryRow:
+        """The row of a test whose xdist worker died in it: no figures reached the controller."""
+        return cls(test=test, mode="-", requests=0, errors=0, by_outcome={}, windows=(),
+                   disruption="-", verdict="CRASHED", dereg_lag="-",
+                   note=f"worker {worker} died in this test; no figures")

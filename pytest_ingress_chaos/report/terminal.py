@@ -169,6 +169,8 @@ def summary_table(rows: Iterable[SummaryRow]) -> list[str]:
         errors = format_counts([(k, n) for k, n in row.by_outcome.items()
                                 if not is_success_label(k)], empty="")
         suffix = f"  ({errors})" if errors else ""
+        if row.note:
+            suffix += f"  ({row.note})"
         lines.append(f"{row.verdict:<8} {row.mode:<9} {row.requests:>8} "
                      f"{row.errors:>7} {row.disruption:>10}  {windows:<17}  "
                      f"{row.dereg_lag:>9}  {row.test}{suffix}")
