@@ -1,0 +1,113 @@
+"""The verdict is the plugin's, and the markers say one thing: pytester runs against the sim.
+
+- A load window that finished with FAIL or VOID fails its test whatever thread called
+  ``run()`` and whatever the test caught, with the message ``run()`` raised, shown once.
+- Markers of one kind merge keyword by keyword, closest wins per keyword; two markers of one
+  kind on one node that disagree on a keyword are a setup error naming both.
+- ``ingress_slo(max_disruption=)`` on a test without any chaos has nothing to judge: a setup
+  error.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from .localservers import answer_ok, serve
+
+FAST = ("-p", "no:benchmark", "-p", "no:cacheprovider", "--ingress-time-scale", "0.2")
+
+# A pod kill in ip mode breaks the default SLO (max_errors=0): the sim's ALB keeps sending to
+# the deleted pod's IP until it deregisters it.
+BROKEN = """
+    import threading
+
+    import pytest
+
+    pytestmark = [pytest.mark.ingress_mode("ip"), pytest.mark.ingress_load(duration="10s"),
+                  pytest.mark.kill_pods(at="2s")]
+"""
+
+
+def _write(pytester: pytest.Pytester, source: str) -> None:
+    pytester.makepyfile(test_broken=textwrap.dedent(source))
+
+
+def _report_shown_once(output: str) -> None:
+    """The violation's whole report appears once: in the FAILURES section."""
+    assert output.count("Timeline (seconds from load start):") == 1, output
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param("""
+        thread = threading.Thread(target=ingress_load.run)
+        thread.start()
+        thread.join()
+    """, id="run-in-a-joined-thread"),
+    pytest.param("""
+        threading.Thread(target=ingress_load.run).start()  # never joined
+    """, id="run-in-a-thread-left-running"),
+    pytest.param("""
+        try:
+            ingress_load.run()
+        except AssertionError:
+            pass
+    """, id="violation-caught"),
+])
+def test_a_broken_slo_fails_the_test_whoever_ran_the_window(
+        pytester: pytest.Pytester, body: str) -> None:
+    _write(pytester, BROKEN)
+    with (pytester.path / "test_broken.py").open("a") as source:
+        source.write("\n\ndef test_broken(ingress_load):" +
+                     textwrap.indent(textwrap.dedent(body), " " * 4))
+    # pytest's own warning on the thread's uncaught exception would repeat the report; that
+    # is pytest's, not the verdict's, so it is left out to count the verdict's.
+    result = pytester.runpytest_subprocess(
+        *FAST, "-W", "ignore::pytest.PytestUnhandledThreadExceptionWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_broken[[]ip[]] _*",
+        "ingress SLO violated in *::test_broken[[]ip[]]:",
+        "  - * of * requests failed; ingress_slo allows max_errors=0",
+        "*ingress-chaos summary*",
+        "FAILED   ip *::test_broken*",
+    ])
+    _report_shown_once(result.stdout.str())
+
+
+def test_a_violation_raised_in_the_test_is_reported_once(pytester: pytest.Pytester) -> None:
+    _write(pytester, BROKEN + """
+    def test_broken(ingress_load):
+        ingress_load.run()
+    """)
+    result = pytester.runpytest_subprocess(*FAST)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["ingress SLO violated in *::test_broken[[]ip[]]:"])
+    _report_shown_once(result.stdout.str())
+
+
+def test_a_caught_void_verdict_still_makes_the_test_void(pytester: pytest.Pytester) -> None:
+    """A busy loop holding the GIL starves the load generator: the window is VOID; the test
+    catching the AssertionError of run() does not make it a pass."""
+    with serve(answer_ok) as url:
+        _write(pytester, f"""
+            import pytest
+
+            @pytest.mark.ingress_load(url="{url}/", rate=200, duration="3s")
+            def test_starved(ingress_load):
+                ingress_load.start()
+                ingress_load.sleep("0.5s")
+                sum(range(60_000_000))  # C code that never releases the GIL
+                try:
+                    ingress_load.run()
+                except AssertionError:
+                    pass
+        """)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "ingress verdict VOID in *::test_starved (neither pass nor fail; safe to retry):",
+        "*ingress-chaos summary*",
+        "VOID     url *::test_starved",
+    ])
