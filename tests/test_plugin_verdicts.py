@@ -111,3 +111,41 @@ def test_a_caught_void_verdict_still_makes_the_test_void(pytester: pytest.Pytest
         "*ingress-chaos summary*",
         "VOID     url *::test_starved",
     ])
+
+
+def test_two_markers_of_one_kind_on_a_function_that_disagree_are_a_setup_error(
+        pytester: pytest.Pytester) -> None:
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_load(rate=5)
+        @pytest.mark.ingress_load(rate=10)
+        def test_twice(ingress_load):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_twice*",
+        "marker ingress_load on test_twice: two ingress_load markers on test_twice give rate "
+        "different values: ingress_load(rate=*) and ingress_load(rate=*); keep one"])
+
+
+def test_class_and_method_markers_merge_keyword_by_keyword(pytester: pytest.Pytester) -> None:
+    """A class ``rate=`` and a method ``duration=`` both apply; the method's ``rate=`` would
+    win over the class's. 4 req/s for 5 s at time scale 0.2: 4 x 1 s = 4 requests."""
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_load(rate=4, connections=2)
+        class TestMerged:
+            @pytest.mark.ingress_load(duration="5s", connections=3)
+            def test_merged(self, ingress_load):
+                result = ingress_load.run()
+                assert ingress_load.spec.rate == 4
+                assert ingress_load.spec.duration == 5
+                assert ingress_load.spec.connections == 3
+                assert result.requests == 4
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(passed=1)
