@@ -149,3 +149,29 @@ def test_class_and_method_markers_merge_keyword_by_keyword(pytester: pytest.Pyte
     """)
     result = pytester.runpytest(*FAST)
     result.assert_outcomes(passed=1)
+
+
+def test_max_disruption_without_any_chaos_is_a_setup_error(pytester: pytest.Pytester) -> None:
+    """A disruption is measured from a chaos action: without one the check could never fail."""
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_slo(max_disruption="2s")
+        def test_calm(ingress_load):
+            ingress_load.run()
+
+        @pytest.mark.ingress_load(duration="5s")
+        @pytest.mark.ingress_slo(max_disruption="2s", max_errors=None)
+        def test_by_hand(ingress_load, ingress_chaos):
+            ingress_load.start()
+            ingress_load.sleep("1s")
+            ingress_chaos.kill_pods(count=1)
+            ingress_load.run()
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(errors=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_calm*",
+        "marker ingress_slo on test_calm: max_disruption=2s has nothing to judge: the test has "
+        "no chaos (no kill_pods, rollout_restart, scale_deployment or drain_node marker, no "
+        "ingress_chaos fixture); add one, or drop max_disruption"])

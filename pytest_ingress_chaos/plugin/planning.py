@@ -78,7 +78,8 @@ def marker_specs(item: pytest.Item, session: IngressSession) -> MarkerSpecs:
 
 def plan_of(item: pytest.Item, session: IngressSession) -> TestPlan:
     return plan_test(marker_specs(item, session), session.traits(), nodeid=item.nodeid,
-                     name=item.name, seed=session.seed, clock=session.clock)
+                     name=item.name, seed=session.seed, clock=session.clock,
+                     imperative_chaos="ingress_chaos" in getattr(item, "fixturenames", ()))
 
 
 def rng(plan: TestPlan, user: str) -> random.Random:
