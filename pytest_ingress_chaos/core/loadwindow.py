@@ -7,11 +7,19 @@ This is what the ``ingress_load`` fixture returns. It is pytest-free: a broken S
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping
 
 from ..base import units
-from ..base.errors import IngressSLOViolation, IngressVerdictVoid, LoadGeneratorError, SettingsError
+from ..base.errors import (
+    IngressSLOViolation,
+    IngressVerdict,
+    IngressVerdictVoid,
+    LoadGeneratorError,
+    SettingsError,
+)
 from ..base.specs import LoadSpec, SLOSpec
 from .chaos import ChaosSchedule
 from .load.generator import LoadGenerator
@@ -51,6 +59,10 @@ class IngressLoad:
         self.slo = slo
         self.timeline = timeline
         self.result: LoadResult | None = None
+        # The FAIL or VOID verdict run() raised, kept for whoever applies it: the thread that
+        # called run() or the code that caught its AssertionError may not be the test's.
+        self.verdict_error: IngressVerdict | None = None
+        self._running = threading.RLock()  # held by run(): one window, one run at a time
         self._schedule = schedule
         self._render = render
         self._still_terminating = still_terminating
@@ -99,6 +111,19 @@ class IngressLoad:
         :class:`IngressVerdictVoid` if the load generator could not hold its schedule.
         """
         __tracebackhide__ = True
+        with self._running:
+            return self._run()
+
+    def finish(self) -> None:
+        """Finish a started window unless it has finished: wait for a ``run()`` another thread
+        is in, else run it here. A FAIL or VOID verdict is then in :attr:`verdict_error`."""
+        with self._running:
+            if self.result is None:
+                with contextlib.suppress(IngressVerdict):
+                    self._run()
+
+    def _run(self) -> LoadResult:
+        __tracebackhide__ = True
         if self.result is not None:
             raise LoadGeneratorError("this load window has already run; a test gets one window")
         if not self.started:
@@ -115,9 +140,11 @@ class IngressLoad:
         self.result = dataclasses.replace(result, verdict=verdict.kind.value,
                                           violations=verdict.violations)
         if verdict.kind == FAIL:
-            raise IngressSLOViolation(self._render(self.result), self.result)
-        if verdict.kind == VOID:
-            raise IngressVerdictVoid(self._render(self.result), self.result)
+            self.verdict_error = IngressSLOViolation(self._render(self.result), self.result)
+        elif verdict.kind == VOID:
+            self.verdict_error = IngressVerdictVoid(self._render(self.result), self.result)
+        if self.verdict_error is not None:
+            raise self.verdict_error
         return self.result
 
     def close(self) -> None:

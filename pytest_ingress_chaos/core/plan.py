@@ -101,10 +101,12 @@ class TestPlan:
 
 
 def plan_test(specs: MarkerSpecs, backend: BackendTraits, *, nodeid: str, name: str, seed: int,
-              clock: TestClock) -> TestPlan:
+              clock: TestClock, imperative_chaos: bool = False) -> TestPlan:
     """The plan of the test ``nodeid`` (``name`` in messages), or a SettingsError naming the
-    marker that breaks a rule."""
+    marker that breaks a rule. ``imperative_chaos``: the test can act itself (it asks for the
+    ``ingress_chaos`` fixture)."""
     _check_load_window(specs.load, clock.time_scale, name)
+    _check_disruption_has_chaos(specs, imperative_chaos, name)
     _check_chaos_inside_window(specs.chaos, specs.load, name)
     if specs.load.url is not None:
         _refuse_provisioning_markers(specs, name)
@@ -138,6 +140,17 @@ def _check_chaos_inside_window(actions: Iterable[ChaosSpec], load: LoadSpec, nam
                 f"{format_seconds(action.at)} and the deregistration_wait of "
                 f"{format_seconds(pause)}, at {format_seconds(action.at + pause)}: not inside "
                 f"{window}")
+
+
+def _check_disruption_has_chaos(specs: MarkerSpecs, imperative_chaos: bool, name: str) -> None:
+    # A disruption is measured from a chaos action: without one the check can never fail, and a
+    # CI gate that reads "max_disruption" would pass on a check that was never made.
+    if specs.slo.max_disruption is not None and not specs.chaos and not imperative_chaos:
+        raise SettingsError(
+            f"marker ingress_slo on {name}: max_disruption="
+            f"{format_seconds(specs.slo.max_disruption)} has nothing to judge: the test has no "
+            "chaos (no kill_pods, rollout_restart, scale_deployment or drain_node marker, no "
+            "ingress_chaos fixture); add one, or drop max_disruption")
 
 
 def _refuse_provisioning_markers(specs: MarkerSpecs, name: str) -> None:

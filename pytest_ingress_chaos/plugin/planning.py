@@ -4,6 +4,7 @@ parametrisation, and markers on a test that uses none of the fixtures they act t
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from ..base.errors import SettingsError
 from ..base.specs import CHAOS_SPECS, AlbSpec, ChaosSpec, ServiceSpec, SLOSpec, Spec
 from ..core.plan import MarkerSpecs, TestPlan, plan_test
-from ..settings.markers import modes_from_marker, spec_from_marker
+from ..settings.markers import merged_kwargs, modes_from_marker, spec_from_marker
 from .session import IngressSession, session_of
 
 _LOAD_MARKERS = {"ingress_load", "ingress_slo", *CHAOS_SPECS}
@@ -45,10 +46,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _marker_spec(item: pytest.Item, name: str, base: Spec) -> Any:
-    marker = item.get_closest_marker(name)
-    if marker is None:
+    """The spec of the test's ``name`` markers: function, class and module markers merged
+    keyword by keyword, closest wins per keyword (``settings.markers.merged_kwargs``)."""
+    by_node: dict[int, tuple[str, list[Mapping[str, object]]]] = {}
+    for node, marker in item.iter_markers_with_node(name):  # closest first
+        if marker.args:  # refused, naming the marker
+            spec_from_marker(type(base), name, marker.args, marker.kwargs, item.name, base)
+        by_node.setdefault(id(node), (node.name, []))[1].append(marker.kwargs)
+    if not by_node:
         return base
-    return spec_from_marker(type(base), name, marker.args, marker.kwargs, item.name, base)
+    kwargs = merged_kwargs(name, list(by_node.values()), item.name)
+    return spec_from_marker(type(base), name, (), kwargs, item.name, base)
 
 
 def marker_specs(item: pytest.Item, session: IngressSession) -> MarkerSpecs:
@@ -70,7 +78,8 @@ def marker_specs(item: pytest.Item, session: IngressSession) -> MarkerSpecs:
 
 def plan_of(item: pytest.Item, session: IngressSession) -> TestPlan:
     return plan_test(marker_specs(item, session), session.traits(), nodeid=item.nodeid,
-                     name=item.name, seed=session.seed, clock=session.clock)
+                     name=item.name, seed=session.seed, clock=session.clock,
+                     imperative_chaos="ingress_chaos" in getattr(item, "fixturenames", ()))
 
 
 def rng(plan: TestPlan, user: str) -> random.Random:

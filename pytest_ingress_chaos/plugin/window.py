@@ -1,6 +1,7 @@
 """A test's load window through its call phase: the live progress line while the test body
 runs, the window finished when the body leaves it open, and a verdict turned into a test
-failure.
+failure. The verdict is the plugin's: a window that ended FAIL or VOID fails a test that
+passed, whatever thread called ``run()`` and whatever the test caught.
 
 One ``pytest_runtest_call`` wrapper does all three, in that order, and it is the innermost
 wrapper (``trylast``): inside the capture plugin's, so the progress line is written while the
@@ -61,8 +62,13 @@ def _finish(item: pytest.Item, window: IngressLoad) -> None:
     if not window.started:
         pytest.fail(f"{item.name} requested ingress_load but never started the load window; "
                     "call ingress_load.run()", pytrace=False)
-    if not window.finished:  # started but not finished: the test body ended inside the window
-        window.run()
+    # Started but not finished: the test body ended inside the window, or left run() to a
+    # thread still in it. Then the verdict, even one run() raised where the test did not see it
+    # (another thread, a caught AssertionError). A verdict run() raised through the test body
+    # never gets here: it is already the test's failure.
+    window.finish()
+    if window.verdict_error is not None:
+        raise window.verdict_error
 
 
 def as_test_failure(item: pytest.Item, error: BaseException) -> BaseException:

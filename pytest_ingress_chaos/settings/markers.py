@@ -108,6 +108,39 @@ def spec_from_marker(
         raise SettingsError(f"{source}: {exc}") from None
 
 
+def merged_kwargs(
+    marker_name: str,
+    nodes: Sequence[tuple[str, Sequence[Mapping[str, object]]]],
+    where: str,
+) -> dict[str, object]:
+    """The keywords of one marker kind given on several nodes, merged keyword by keyword.
+
+    ``nodes`` is closest first (the function, its class, its module), each node's name with the
+    keywords of its markers of this kind. The closest node that gives a keyword wins for that
+    keyword. Two markers on one node that give one keyword different values are an error
+    naming both: neither is closer, so which one wins would be a guess.
+    """
+    merged: dict[str, object] = {}
+    for node_name, markers in nodes:
+        given: dict[str, Mapping[str, object]] = {}  # keyword -> its marker here
+        for kwargs in markers:
+            for key, value in kwargs.items():
+                other = given.get(key)
+                if other is not None and other[key] != value:
+                    raise SettingsError(
+                        f"marker {marker_name} on {where}: two {marker_name} markers on "
+                        f"{node_name} give {key} different values: {_shown(marker_name, other)} "
+                        f"and {_shown(marker_name, kwargs)}; keep one")
+                given.setdefault(key, kwargs)
+        for key, kwargs in given.items():
+            merged.setdefault(key, kwargs[key])
+    return merged
+
+
+def _shown(marker_name: str, kwargs: Mapping[str, object]) -> str:
+    return f"{marker_name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
 def modes_from_marker(
     args: Sequence[object], kwargs: Mapping[str, object], where: str
 ) -> list[str]:
