@@ -17,7 +17,9 @@ pytestmark = [
 def test_instance_mode_pod_kill_is_invisible(ingress_load):
     """kube-proxy stops sending to the pod before it gets SIGTERM: zero errors."""
     result = ingress_load.run()
-    assert result.requests >= 1150  # 20 s at 60/s, minus nothing
+    # every request of the schedule (20 s at 60/s, or its share under --ingress-time-scale) was
+    # sent and answered; run() has already failed the test on any error
+    assert result.requests == result.scheduled > 0
 
 
 @pytest.mark.ingress_mode("ip")

@@ -60,6 +60,15 @@ class PodInfo:
     terminating: bool = False  # deletion requested (deletionTimestamp set), not yet gone
     restarts: int = 0
     conditions: Mapping[str, bool] = field(default_factory=dict)  # Ready, ContainersReady, ...
+    exited: bool = False  # every container reported terminated (the pod may linger in the API)
+
+    @property
+    def shutting_down(self) -> bool:
+        """Deleted and a container still runs: its termination (preStop, SIGTERM, grace) is
+        not over. A kubelet 1.20 leaves an exited pod in the API 5 to 15 s more, until its
+        volumes and cgroups are cleaned up (docs/local-cluster-nodes.md); that wait is no part
+        of the story a load window has to cover."""
+        return self.terminating and not self.exited
 
     @property
     def running(self) -> bool:

@@ -106,7 +106,7 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
             schedule = ChaosSchedule(chaos, plan.chaos)
 
         def still_terminating() -> list[str]:
-            return [f"pod {pod.name}" for pod in service.pods() if pod.terminating]
+            return [f"pod {pod.name}" for pod in service.pods() if pod.shutting_down]
     context = ReportContext(test=plan.nodeid, mode=mode, backend=backend, url=url,
                             seed=plan.seed, connections=plan.load.connections,
                             timeout=plan.load.timeout, run=session.run_id)

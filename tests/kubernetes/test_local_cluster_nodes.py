@@ -171,7 +171,8 @@ def test_pods_are_containers_on_198_18_reached_by_ip_nodeport_and_the_alb(
 
 @pytest.mark.parametrize("app", ["ip", "instance"], indirect=True)
 def test_the_elbv2_api_shows_the_real_targets(cluster: LocalCluster, core: Any, app: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              request: pytest.FixtureRequest) -> None:
     """aws.env, as a user sources it, reaches the ELBv2 API stand-in through boto3, and it
     names the real nodes' targets as AWS would: the pods' IPs in 198.18.0.0/15 on their
     container port (ip), the nodes at the Service's NodePort (instance)."""
@@ -183,8 +184,9 @@ def test_the_elbv2_api_shows_the_real_targets(cluster: LocalCluster, core: Any, 
         (binding,) = client.CustomObjectsApi(api).list_namespaced_custom_object(
             "elbv2.k8s.aws", "v1beta1", app, "targetgroupbindings")["items"]
     arn = binding["spec"]["targetGroupARN"]
-    assert binding["spec"]["targetType"] == app
-    if app == "ip":
+    mode = request.node.callspec.params["app"]  # the fixture's value is the namespace
+    assert binding["spec"]["targetType"] == mode
+    if mode == "ip":
         expected = {(pod.status.pod_ip, 8080) for pod in pods}
         assert all(ipaddress.ip_address(ip) in NETWORK for ip, _ in expected)
     else:
@@ -319,9 +321,9 @@ def test_sigkill_leaves_the_nodes_running_until_the_sweep_removes_everything(
 FIELD_REPORT = """
 import pytest
 
-# 30 s windows: a kubelet 1.20 removes a deleted pod from the API only once its status manager
-# syncs after the containers are gone, 5 to 15 s after the exit (docs/local-cluster-nodes.md).
-pytestmark = [pytest.mark.kill_pods(at="5s"), pytest.mark.ingress_load(duration="30s")]
+# The field report's 20 s windows: the kill is over when the pod's container has exited, though
+# a kubelet 1.20 leaves the pod in the API 5 to 15 s longer (docs/local-cluster-nodes.md).
+pytestmark = [pytest.mark.kill_pods(at="5s"), pytest.mark.ingress_load(duration="20s")]
 
 @pytest.mark.ingress_mode("instance")
 @pytest.mark.ingress_slo(max_errors=None)
@@ -345,7 +347,7 @@ def test_ip_mode_pod_kill_costs_errors(ingress_load):
 
 @pytest.mark.ingress_mode("ip")
 @pytest.mark.sample_service(prestop_sleep="15s", grace_period="45s")
-@pytest.mark.ingress_load(duration="35s")
+@pytest.mark.ingress_load(duration="30s")
 def test_ip_mode_with_prestop_longer_than_the_lag_passes(ingress_load):
     ingress_load.run()
 """
@@ -390,7 +392,7 @@ def test_the_field_report_on_real_nodes(pytester: pytest.Pytester, cluster: Loca
     result.stdout.re_match_lines([
         r"ok +instance +\d+ .*test_instance_mode_pod_kill\[instance\]",
         # errors, the disruption, its one window, then the dereg lag AWS reported
-        r"ok +ip +\d+ +[1-9]\d* +\S+ +\S+ +\d+\.\d\ds +test_ip_mode_pod_kill_costs_errors\[ip\]",
+        r"ok +ip +\d+ +[1-9]\d* +\S+ +\S+ +\d+\.\d\ds +.*test_ip_mode_pod_kill_costs_errors\[ip\]",
         r"ok +ip +\d+ +0 +0s +- +.*test_ip_mode_with_prestop_longer_than_the_lag_passes\[ip\]",
     ])
     assert seen_ips and all(ipaddress.ip_address(ip) in NETWORK for ip in seen_ips), seen_ips
@@ -427,8 +429,10 @@ def _measure_deletion(core: Any, namespace: str, pod: str, ip: str,
     }
     deleted = time.monotonic()
 
+    # a kubelet 1.20 takes 5 to 15 s to remove the pod from the API on a quiet machine, longer
+    # on a busy one: the deadline only bounds a test that would hang
     def watch(name: str, probe: Callable[[], bool]) -> None:
-        while time.monotonic() - deleted < 40:
+        while time.monotonic() - deleted < 90:
             if probe():
                 seen[name] = time.monotonic() - deleted
                 return
@@ -439,7 +443,7 @@ def _measure_deletion(core: Any, namespace: str, pod: str, ip: str,
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(45)
+        thread.join(95)
     return seen
 
 

@@ -563,6 +563,8 @@ def test_rbac_grants_exactly_what_the_backend_needs() -> None:
         ("", "events"): read,
         ("events.k8s.io", "events"): read,
         ("", "nodes"): {"patch"} | read,
+        # the ALB's own view (docs/aws-evidence.md): the test's target group from its binding
+        ("elbv2.k8s.aws", "targetgroupbindings"): {"get", "list"},
     }
     # The binding gives that role to the ServiceAccount the file creates, in its namespace.
     account = by_kind["ServiceAccount"]["metadata"]

@@ -65,6 +65,13 @@ def container_statuses(pod: Pod) -> list[Mapping[str, Any]]:
     return list((pod.get("status") or {}).get("containerStatuses") or [])
 
 
+def exited(pod: Pod) -> bool:
+    """Every container reported terminated (none known yet is not exited)."""
+    statuses = container_statuses(pod)
+    return bool(statuses) and all((status.get("state") or {}).get("terminated") is not None
+                                  for status in statuses)
+
+
 def restarts(pod: Pod) -> int:
     return sum(int(status.get("restartCount") or 0) for status in container_statuses(pod))
 
@@ -86,6 +93,7 @@ def info(pod: Pod) -> PodInfo:
     condition itself says is kept in ``conditions``."""
     return PodInfo(name=name(pod), node=node(pod), address=address(pod), phase=phase(pod),
                    ready=ready(pod) and not terminating(pod), terminating=terminating(pod),
+                   exited=exited(pod),
                    restarts=restarts(pod), conditions=conditions(pod))
 
 
