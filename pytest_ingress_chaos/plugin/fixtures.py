@@ -8,9 +8,11 @@ from typing import TypeVar
 
 import pytest
 
+from ..base import units
 from ..base.backend import Backend, ProvisionRequest, Service
 from ..base.errors import BackendError, SettingsError
 from ..core.chaos import Chaos, ChaosSchedule
+from ..core.load.probe import check_reachable
 from ..core.loadwindow import IngressLoad
 from ..core.plan import TestPlan
 from ..report import terminal
@@ -82,6 +84,18 @@ def ingress_chaos(ingress_service: Service, ingress_backend: Backend,
                  ingress_backend.capabilities)
 
 
+def _check_explicit_url(request: pytest.FixtureRequest, plan: TestPlan) -> None:
+    """Something answers at the test's explicit url, or a setup error names where it came
+    from: the ingress_load marker, else the session's option, env var or ini key."""
+    url, load, clock = plan.load.url, plan.load, plan.timeline.clock
+    assert url is not None
+    marker = request.node.get_closest_marker("ingress_load")
+    origin = f"marker ingress_load url={units.shown(url)}" if marker is not None and \
+        "url" in marker.kwargs else session_of(request.config).settings.origin("url")
+    check_reachable(url, origin=origin, timeout=clock.wall(load.timeout),
+                    dns_timeout=clock.wall(load.dns_timeout), ca_bundle=load.ca_bundle)
+
+
 @pytest.fixture
 def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
                  _ingress_plan: TestPlan) -> Iterator[IngressLoad]:
@@ -97,6 +111,7 @@ def ingress_load(request: pytest.FixtureRequest, ingress_mode: str,
     headers: Mapping[str, str] = {}
     if plan.load.url is not None:
         url, mode, backend = plan.load.url, "url", "none"
+        _or_fail(lambda: _check_explicit_url(request, plan))
     else:
         service: Service = request.getfixturevalue("ingress_service")
         url, mode, backend = service.url + plan.load.path, service.mode, session.settings.backend

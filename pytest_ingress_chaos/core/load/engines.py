@@ -120,6 +120,15 @@ def connection_cap(rate: float, timeout: float, connections: int, requested: int
     return wanted, why
 
 
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """What an ``https://`` target's certificate must chain to: ``ca_bundle``, else httpx's
+    default (certifi, or $SSL_CERT_FILE: trust_env), built by httpx's own
+    ``create_ssl_context`` as httpx would."""
+    verify: ssl.SSLContext | bool = True if ca_bundle is None else \
+        ssl.create_default_context(cafile=ca_bundle)
+    return httpx.create_ssl_context(verify=verify, trust_env=True)
+
+
 class Engine(Protocol):
     max_connections: int
     peak_connections: int
@@ -220,6 +229,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.engine.connected(+1)
 
     def data_received(self, data: bytes) -> None:
         if self.due is None:
@@ -275,7 +285,8 @@ class RawHTTPEngine:
         self.record = record
         self.loop = asyncio.get_running_loop()
         self.idle: list[_Connection] = []
-        self.open = 0  # connections open or opening
+        self.open = 0  # connections open or opening: the slots the cap limits
+        self.established = 0  # connections open
         self.waiting: deque[tuple[float, float]] = deque()  # (due, dispatched)
         self.busy: set[_Connection] = set()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -301,7 +312,12 @@ class RawHTTPEngine:
 
     def _opened(self) -> None:
         self.open += 1
-        self.peak_connections = max(self.peak_connections, self.open)
+
+    def connected(self, change: int) -> None:
+        """A connection opened (+1) or closed (-1). Only these count in the peak: a connect
+        that fails took a slot, but no connection ever opened."""
+        self.established += change
+        self.peak_connections = max(self.peak_connections, self.established)
 
     def send(self, due: float) -> None:
         stamp = now()
@@ -367,6 +383,7 @@ class RawHTTPEngine:
             self.idle.remove(connection)
         self.busy.discard(connection)
         self.open -= 1
+        self.connected(-1)
         self._next_waiting()
 
     def _next_waiting(self) -> None:
@@ -416,15 +433,20 @@ class HttpxEngine:
         self.not_sent = 0
         limits = httpx.Limits(max_connections=max_connections,
                               max_keepalive_connections=connections if keepalive else 0)
-        # Without a bundle, httpx's default: certifi, or $SSL_CERT_FILE (trust_env).
-        verify: ssl.SSLContext | bool = True if ca_bundle is None else \
-            ssl.create_default_context(cafile=ca_bundle)
         self.client = httpx.AsyncClient(
-            transport=_ResolvingTransport(resolver, verify=verify, limits=limits),
+            transport=_ResolvingTransport(resolver, self.connected, tls=tls_context(ca_bundle),
+                                          limits=limits),
             limits=limits,
             timeout=None,
             headers={**({} if keepalive else {"Connection": "close"}), **headers},
         )
+
+        self.established = 0  # connections open
+
+    def connected(self, change: int) -> None:
+        """A connection opened (+1) or closed (-1); a connect that fails counts nowhere."""
+        self.established += change
+        self.peak_connections = max(self.peak_connections, self.established)
 
     async def open_pool(self) -> None:
         """httpx opens its connections as requests need them."""
@@ -441,7 +463,6 @@ class HttpxEngine:
             self.not_sent += 1  # still waiting for a connection when the window closed
             return
         self.active += 1
-        self.peak_connections = max(self.peak_connections, self.active)
         try:
             sent = now()
             pod = None
@@ -520,8 +541,9 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend with name resolution of our own, under its deadline, before
     connecting; TLS still verifies (and sends SNI for) the URL's host name."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Resolver, connected: Callable[[int], None]) -> None:
         self.resolver = resolver
+        self.connected = connected
         self.inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
@@ -534,8 +556,9 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
         address = await self.resolver.resolve(host, port)
         if deadline is not None:
             deadline.restart()
-        return await self.inner.connect_tcp(address, port, timeout, local_address,
-                                            socket_options)
+        stream = await self.inner.connect_tcp(address, port, timeout, local_address,
+                                              socket_options)
+        return _CountedStream(stream, self.connected)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
@@ -550,14 +573,56 @@ class _ResolvingTransport(httpx.AsyncHTTPTransport):
     """httpx's transport on :class:`_ResolvingBackend`. httpx offers no parameter for the
     network backend, so the connection pool its methods use (``_pool``, as httpx has named it
     since 0.18) is built here with the backend; httpx still maps the pool's exceptions to its
-    own. ``verify`` goes through httpx's own ``create_ssl_context``, as it would."""
+    own."""
 
-    def __init__(self, resolver: Resolver, *, verify: ssl.SSLContext | bool,
-                 limits: httpx.Limits) -> None:  # no super().__init__(): it builds the pool
+    def __init__(self, resolver: Resolver, connected: Callable[[int], None], *,
+                 tls: ssl.SSLContext, limits: httpx.Limits
+                 ) -> None:  # no super().__init__(): it builds the pool
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=True),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_ResolvingBackend(resolver),
+            network_backend=_ResolvingBackend(resolver, connected),
         )
+
+
+class _CountedStream(httpcore.AsyncNetworkStream):
+    """A TCP connection httpcore opened, counted open until it closes (``connected``). TLS
+    hands the count over to the stream it returns; a failed handshake has closed this one."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, connected: Callable[[int], None],
+                 *, counted: bool = False) -> None:
+        self.inner = inner
+        self.connected = connected
+        self.open = True
+        if not counted:
+            connected(+1)
+
+    def _closed(self) -> None:
+        if self.open:
+            self.open = False
+            self.connected(-1)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        self._closed()
+        await self.inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            tls = await self.inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            self._closed()
+            raise
+        self.open = False  # the TLS stream is the same connection, and counts it from now
+        return _CountedStream(tls, self.connected, counted=True)
+
+    def get_extra_info(self, info: str) -> object:
+        return self.inner.get_extra_info(info)
