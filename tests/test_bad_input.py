@@ -772,6 +772,8 @@ OPTION_CONTEXT: dict[str, dict[str, object]] = {
     "records": {"report_dir": "reports"},
     "ip_annotations": {"profile": "generic"},
     "instance_annotations": {"profile": "generic"},
+    "sweep_ttl": {"sweep": True},  # the sweeper's options are refused without the sweep
+    "sweep_dry_run": {"sweep": True},
 }
 
 

@@ -529,6 +529,28 @@ def test_a_bad_sweep_ttl_names_its_ini_key(pytester: pytest.Pytester) -> None:
         "(\"250ms\", \"5s\", \"1m\" or a number of seconds), got '0s'")
 
 
+@pytest.mark.parametrize(("args", "env", "named"), [
+    (["--ingress-sweep-ttl=2h"], {}, "--ingress-sweep-ttl='2h'"),
+    ([], {"PYTEST_INGRESS_SWEEP_DRY_RUN": "1"}, "env PYTEST_INGRESS_SWEEP_DRY_RUN='1'"),
+])
+def test_a_sweep_option_without_the_sweep_is_refused(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str],
+        env: dict[str, str], named: str) -> None:
+    """A CI job that meant to sweep but forgot --ingress-sweep must not run the tests as if
+    nothing were wrong (it exited 0 with the option dropped)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _write(pytester, """
+        def test_not_run_either():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:benchmark", "-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == (
+        f"ERROR: pytest-ingress-chaos: {named}: applies only to the sweep; give --ingress-sweep "
+        "too (or ini ingress_sweep, env PYTEST_INGRESS_SWEEP), or drop it")
+
+
 def test_the_provisioning_timeout_is_an_option_of_the_table(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """A provisioning deadline no simulator can meet: the test errors at setup, saying so."""

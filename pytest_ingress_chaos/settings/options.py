@@ -359,6 +359,7 @@ def resolve_session(
                             "report directory; set --ingress-report-dir too (or ini "
                             "ingress_report_dir, env PYTEST_INGRESS_REPORT_DIR)")
     _check_profile(values, sources)
+    _check_sweep(values, given)
     settings = SessionSettings(**values, origins=MappingProxyType(given))
     try:  # the default load window as a whole: how many requests it sends
         settings.load_defaults().check_window(settings.time_scale)
@@ -367,6 +368,15 @@ def resolve_session(
                                       if name in given)
         raise SettingsError(f"{sources_shown}: {exc}") from None
     return settings
+
+
+def _check_sweep(values: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """The sweeper's options mean nothing to a test run: given without the sweep itself, they
+    would be dropped without a word (a CI job that meant to sweep would run the tests)."""
+    for name in ("sweep_ttl", "sweep_dry_run"):
+        if name in given and not values.get("sweep"):
+            raise SettingsError(f"{given[name]}: applies only to the sweep; give --ingress-sweep "
+                                "too (or ini ingress_sweep, env PYTEST_INGRESS_SWEEP), or drop it")
 
 
 def _check_profile(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
