@@ -151,6 +151,24 @@ def test_class_and_method_markers_merge_keyword_by_keyword(pytester: pytest.Pyte
     result.assert_outcomes(passed=1)
 
 
+def test_max_disruption_with_the_chaos_fixture_but_no_action_fails(
+        pytester: pytest.Pytester) -> None:
+    """The fixture lets the test act by hand; a window in which it never did has no
+    disruption to bound, and must not pass as if the bound were kept."""
+    _write(pytester, """
+        import pytest
+
+        @pytest.mark.ingress_load(duration="3s")
+        @pytest.mark.ingress_slo(max_disruption="2s")
+        def test_forgot_to_act(ingress_load, ingress_chaos):
+            ingress_load.run()
+    """)
+    result = pytester.runpytest(*FAST)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ingress_slo(max_disruption=2s) has nothing to judge: no "
+                                 "chaos action ran in the window*"])
+
+
 def test_max_disruption_without_any_chaos_is_a_setup_error(pytester: pytest.Pytester) -> None:
     """A disruption is measured from a chaos action: without one the check could never fail."""
     _write(pytester, """

@@ -149,6 +149,11 @@ def judge(result: LoadResult, slo: SLOSpec, still_terminating: Sequence[str] = (
             f"{longest.action.at:.2f} s lasted {longest.length:.2f} s ({longest.errors} errors: "
             f"{kinds}{'' if longest.recovered else ', not recovered by the end of the window'}); "
             f"ingress_slo allows max_disruption={slo.max_disruption:g}s")
+    if slo.max_disruption is not None and not result.disruptions:
+        # the marker-only case is refused at setup; a test acting through ingress_chaos that
+        # never acted lands here, and a bound on nothing must not pass as kept
+        failures.append(f"ingress_slo(max_disruption={slo.max_disruption:g}s) has nothing to "
+                        "judge: no chaos action ran in the window")
     missed = chaos_after_window(result, still_terminating)
     if missed is not None:
         failures.append(missed)
