@@ -52,10 +52,18 @@ from typing import Any
 
 import httpx
 
-from ..backends.sim.alb import DRAINING, HEALTHY, ALBListener, Target, TargetGroup
-from ..backends.sim.cluster import LOOPBACK, Emit, Timers
-from ..backends.sim.kubeproxy import KubeProxy
-from ..backends.sim.timings import SimTimings
+from ..backends.sim.dataplane import (
+    DRAINING,
+    HEALTHY,
+    LOOPBACK,
+    ALBListener,
+    Emit,
+    KubeProxy,
+    SimTimings,
+    Target,
+    TargetGroup,
+    Timers,
+)
 from .background import Background
 from .kubeapi import STRATEGIC_MERGE_PATCH, Informer, Key, KubeApi, KubeApiError, Obj, key_of
 from .kubelet import LOOPBACK_ANNOTATION

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from ..backends.sim.tasks import cancel_and_wait
+from ..backends.sim.dataplane import cancel_and_wait
 
 __all__ = ["Background"]
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..backends.sim.timings import DEFAULTS, SimTimings
+from ..backends.sim.dataplane import DEFAULTS, SimTimings
 from ..base.clock import TIME_SCALE, TestClock
 from ..base.errors import SettingsError
 from ..base.stopsignals import StopSignals

@@ -32,10 +32,16 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from ..backends.sim import http11
-from ..backends.sim.alb import DRAINING, HEALTHY, INITIAL, UNHEALTHY, Target
-from ..backends.sim.cluster import LOOPBACK
-from ..backends.sim.tasks import cancel_and_wait
+from ..backends.sim.dataplane import (
+    DRAINING,
+    HEALTHY,
+    INITIAL,
+    LOOPBACK,
+    UNHEALTHY,
+    Target,
+    cancel_and_wait,
+    http11,
+)
 from ..base.errors import BackendError
 from .kubeapi import Key, KubeApi, KubeApiError, Obj
 

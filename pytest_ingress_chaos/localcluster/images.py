@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..backends.sim.cluster import SAMPLEAPP
+from ..backends.sim.dataplane import SAMPLEAPP
 from .controlplane import ControlPlaneError, cache_dir
 
 __all__ = ["PAUSE", "SAMPLE_APP", "SAMPLE_APP_ALIASES", "ImageError", "built_images",

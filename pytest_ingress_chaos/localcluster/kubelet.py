@@ -52,8 +52,7 @@ from typing import Any
 
 import httpx
 
-from ..backends.sim.cluster import LOOPBACK, SAMPLEAPP, Emit
-from ..backends.sim.timings import SimTimings
+from ..backends.sim.dataplane import LOOPBACK, SAMPLEAPP, Emit, SimTimings
 from .background import Background
 from .kubeapi import STRATEGIC_MERGE_PATCH, Informer, KubeApi, KubeApiError, Obj
 

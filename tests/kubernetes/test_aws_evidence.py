@@ -21,7 +21,7 @@ import pytest
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 from pytest_ingress_chaos.localcluster.elbv2api import Fault
 
-from .clusters import binaries_or_skip
+from ..clusters import binaries_or_skip
 
 TIME_SCALE = 0.2
 LAG = 10.0  # the stand-in's deregistration lag, test seconds
@@ -44,7 +44,7 @@ FIELD_REPORT = """
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     # The stand-in nodes: real nodes run in real time only, and the field report's 10 s lag
-    # is compressed here (the real nodes' ELBv2 view: test_local_cluster_nodes.py).
+    # is compressed here (the real nodes' ELBv2 view: tests/localcluster/).
     with LocalCluster(time_scale=TIME_SCALE, deregistration_lag=LAG, lag_jitter=0.5,
                       binaries=binaries_or_skip(), stand_in_nodes=True) as running:
         yield running

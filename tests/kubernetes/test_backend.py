@@ -35,6 +35,7 @@ from pytest_ingress_chaos.base.errors import BackendError, BackendTimeout
 from pytest_ingress_chaos.base.specs import ServiceSpec
 from pytest_ingress_chaos.settings.options import SessionSettings
 
+from ..clusters import local_cluster
 from ..contract.support import (
     CLOCK,
     WAIT_TIMEOUT,
@@ -46,7 +47,6 @@ from ..contract.support import (
     wait_serving,
     wait_steady,
 )
-from .clusters import local_cluster
 
 REPLICAS = 3
 NODES = ("node-1", "node-2", "node-3")

@@ -23,7 +23,7 @@ from kubernetes import client
 
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 
-from .clusters import local_cluster
+from ..clusters import local_cluster
 
 TIME_SCALE = 0.2
 GONE_WITHIN = 60.0  # seconds: namespace deletion waits 5 s, then for every pod's end

@@ -20,14 +20,15 @@ from kubernetes import client
 from pytest_ingress_chaos.backends.kubernetes.labels import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_ingress_chaos.localcluster.cluster import LocalCluster
 
-from .clusters import local_cluster
+from ..clusters import local_cluster
 
 TIME_SCALE = 0.2
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    # The stand-in nodes: the field report on real nodes is in test_local_cluster_nodes.py.
+    # The stand-in nodes: the field report on real nodes is in
+    # tests/localcluster/test_local_cluster_nodes.py.
     with local_cluster(time_scale=TIME_SCALE, stand_in_nodes=True) as running:
         yield running
 

@@ -10,5 +10,6 @@
 - ``sampleapp.py``: the pod process, run as a script, importing nothing of the package;
 - ``cli.py``: ``ingress-sim``, the simulated ingress for any HTTP client (its console script
   enters through ``pytest_ingress_chaos/ingress_sim.py``, which takes Ctrl-C first);
-- ``spec.py``: the ``sim`` marker, the settings only the simulator understands.
+- ``spec.py``: the ``sim`` marker, the settings only the simulator understands;
+- ``dataplane.py``: the local cluster's interface, the one module it may import (``__all__``).
 """

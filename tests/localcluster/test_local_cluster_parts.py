@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_ingress_chaos.backends.sim.timings import SimTimings
+from pytest_ingress_chaos.backends.sim.dataplane import SimTimings
 from pytest_ingress_chaos.base.clock import TestClock
 from pytest_ingress_chaos.base.errors import SettingsError
 from pytest_ingress_chaos.localcluster.albcontroller import IngressConfig, node_eligible

@@ -36,7 +36,7 @@ from kubernetes.client.rest import ApiException
 from pytest_ingress_chaos.localcluster.cluster import ClusterEvent, LocalCluster
 from pytest_ingress_chaos.localcluster.controlplane import Binaries
 
-from .clusters import DEADLINE, binaries_or_skip, eventually, process_alive
+from ..clusters import DEADLINE, binaries_or_skip, eventually, process_alive
 
 TIME_SCALE = 0.2
 

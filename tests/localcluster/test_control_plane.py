@@ -33,7 +33,7 @@ from pytest_ingress_chaos.localcluster.controlplane import (
     ControlPlaneError,
 )
 
-from .clusters import binaries_or_skip, eventually, process_alive
+from ..clusters import binaries_or_skip, eventually, process_alive
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from pytest_ingress_chaos.localcluster.controlplane import Binaries
 from pytest_ingress_chaos.localcluster.netplan import NETWORK, ROOT, host_link, slot_directory
 from pytest_ingress_chaos.localcluster.nodes import NodesUnavailable
 
-from .clusters import DEADLINE, binaries_or_skip, eventually
+from ..clusters import DEADLINE, binaries_or_skip, eventually
 
 
 def _require_root() -> None:
