@@ -270,3 +270,26 @@ def test_the_png_is_a_chart_of_the_expected_size(tmp_path: Path) -> None:
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (png.WIDTH_INCHES * png.DPI, png.HEIGHT_INCHES * png.DPI)
     assert len(data) > 20_000  # bars, lines and text, not a blank canvas
+
+
+def _legend_items(page: str) -> dict[str, str]:
+    """The chart legend's entries as a reader sees them: text -> the swatch's markup."""
+    legend = page.split('data-legend="chart">', 1)[1].split("</ul>", 1)[0]
+    items = [item.split("</li>", 1)[0] for item in legend.split("<li>")[1:]]
+    return {item.rsplit("</span>", 1)[1]: item.rsplit("</span>", 1)[0] for item in items}
+
+
+def test_the_service_wide_endpoints_row_is_named_as_the_service() -> None:
+    report = story()
+    report["result"]["events"] += [
+        event(-1.2, "endpoint.ready", "kubia-a", "endpoint 10.0.0.1 (kubia-a) ready"),
+        event(5.02, "endpoints.updated", "kubia", "endpoints of service kubia: 0 ready")]
+    page = html.render(report)
+    row = page.split('data-subject="kubia">', 1)[1].split("</g>", 1)[0]
+    assert ">Service kubia: all endpoints</text>" in row
+    assert ">kubia-a</text>" in page.split('data-lane="endpoints"', 1)[1]  # a pod's, as before
+
+
+def test_p99_and_chaos_actions_look_different_in_the_legend() -> None:
+    items = _legend_items(html.render(story()))
+    assert items["latency p99"] != items["chaos action"]

@@ -187,7 +187,7 @@ class _Figure:
                 middle = y + ROW / 2
                 self.add(f'<g class="row" data-subject="{escape(row.subject)}">',
                          f'<text class="subject" x="{LEFT - 6}" y="{_f(middle + 4)}" '
-                         f'text-anchor="end">{escape(row.subject)}</text>')
+                         f'text-anchor="end">{escape(row.label or row.subject)}</text>')
                 for interval in row.intervals:
                     self._interval(row.subject, interval, middle)
                 for mark in row.marks:
