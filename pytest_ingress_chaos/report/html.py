@@ -106,8 +106,9 @@ def _time_scale(result: Mapping[str, Any]) -> str:
     duration = float(result.get("duration", 0.0))
     wall = TestClock(scale).wall(duration)
     return (f"{scale:g}: {duration:.2f} test s = {wall:.2f} wall-clock s; rates are "
-            "per wall-clock second; every other time on this page is in test seconds, "
-            "latencies in wall-clock ms")
+            "per wall-clock second; every other time on this page is in test seconds, the "
+            "latency chart in test ms (as the timeout), the latency row in wall-clock ms "
+            "(as the terminal report)")
 
 
 def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
@@ -124,6 +125,8 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
                      f"{float(result.get('achieved_rate', 0.0)):.2f} achieved)"),
         ("errors", f"{_e(result.get('errors', 0))} charged to the ingress"),
         ("outcomes", _e(format_counts(result.get("by_outcome", {})))),
+        ("timeout", _s(context.get("timeout"))
+                    + (" (test)" if float(result.get("time_scale", 1.0)) != 1 else "")),
         ("latency", " ".join(f"{p} {float(latency[p]):.1f} ms" for p in
                              ("p50", "p90", "p99", "max") if p in latency) or "-"),
         ("seed", _e(context.get("seed", "?"))),

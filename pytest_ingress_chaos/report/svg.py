@@ -160,9 +160,9 @@ class _Figure:
                 self.add(f'<polyline class="latency" data-percentile="{percentile}" '
                          f'points="{points}" fill="none" stroke="{colour}" stroke-width="1.4"/>')
                 for t, ms in line:  # the values, on hover
+                    value = f"{_s(t)}: {percentile} {ms:.1f} {self.data.latency_unit}"
                     self.add(f'<circle class="latency-point" cx="{_f(self.x(t))}" '
-                             f'cy="{_f(y(ms))}" r="1.6" fill="{colour}">'
-                             f'{_title(f"{_s(t)}: {percentile} {ms:.1f} ms")}</circle>')
+                             f'cy="{_f(y(ms))}" r="1.6" fill="{colour}">{_title(value)}</circle>')
         self.add(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(bottom)}" '
                  f'y2="{_f(bottom)}"/>', "</g>")
         self.time_axis(bottom)
