@@ -353,6 +353,10 @@ def test_drain_node_excluded_from_load_balancers_first_has_zero_errors(
             assert chaos[0].at <= labelled.at < deregistered.at < chaos[1].at <= cordoned.at
             assert cordoned.at < down.at < gone.at < result.duration
             assert 7.5 <= deregistered.at - labelled.at <= 12.5  # the controller's lag
+            # One action, one row of the disruption table: from the exclusion, drain included.
+            [disruption] = [d for d in result.disruptions if node in d.action.subject]
+            assert (disruption.action.at, disruption.action.kind) == (chaos[0].at, "drain_node")
+            assert len(result.disruptions) == 1, result.disruptions
             assert not events(result, "target.unreachable")
             assert not events(result, "target.unhealthy")
             assert result.errors == 0 and result.requests > 0

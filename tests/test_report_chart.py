@@ -144,8 +144,9 @@ def test_latency_lines_break_where_a_bucket_sent_nothing() -> None:
     data = chart_data(story())
     lines = data.latency_lines("p99")
     assert [len(line) for line in lines] == [95, 4]
-    assert lines[0][60] == pytest.approx((6.05, 2000.0))
-    assert data.latency_range() == (0.625, 2000.0)
+    # The story runs at time scale 0.2: 2000 wall-clock ms are 10000 test ms on the chart.
+    assert lines[0][60] == pytest.approx((6.05, 10000.0))
+    assert data.latency_range() == pytest.approx((3.125, 10000.0))
 
 
 def test_more_buckets_than_bars_are_merged_keeping_the_worst_latency() -> None:
@@ -270,3 +271,41 @@ def test_the_png_is_a_chart_of_the_expected_size(tmp_path: Path) -> None:
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (png.WIDTH_INCHES * png.DPI, png.HEIGHT_INCHES * png.DPI)
     assert len(data) > 20_000  # bars, lines and text, not a blank canvas
+
+
+def _legend_items(page: str) -> dict[str, str]:
+    """The chart legend's entries as a reader sees them: text -> the swatch's markup."""
+    legend = page.split('data-legend="chart">', 1)[1].split("</ul>", 1)[0]
+    items = [item.split("</li>", 1)[0] for item in legend.split("<li>")[1:]]
+    return {item.rsplit("</span>", 1)[1]: item.rsplit("</span>", 1)[0] for item in items}
+
+
+def test_the_service_wide_endpoints_row_is_named_as_the_service() -> None:
+    report = story()
+    report["result"]["events"] += [
+        event(-1.2, "endpoint.ready", "kubia-a", "endpoint 10.0.0.1 (kubia-a) ready"),
+        event(5.02, "endpoints.updated", "kubia", "endpoints of service kubia: 0 ready")]
+    page = html.render(report)
+    row = page.split('data-subject="kubia">', 1)[1].split("</g>", 1)[0]
+    assert ">Service kubia: all endpoints</text>" in row
+    assert ">kubia-a</text>" in page.split('data-lane="endpoints"', 1)[1]  # a pod's, as before
+
+
+def test_p99_and_chaos_actions_look_different_in_the_legend() -> None:
+    items = _legend_items(html.render(story()))
+    assert items["latency p99"] != items["chaos action"]
+
+
+def test_the_latency_axis_is_in_the_test_seconds_of_the_header_timeout() -> None:
+    """At time scale 0.2 a request timing out after the header's 2 s (test) takes 400 wall
+    ms: the chart draws it at 2000 test ms, under the timeout, not 5 times lower."""
+    report = story()
+    for b in report["result"]["buckets"]:
+        if b["latency_ms"] and b["latency_ms"]["p99"] == 2000.0:
+            b["latency_ms"] = {"p50": 100.0, "p90": 400.0, "p99": 400.0, "max": 400.0}
+    page = html.render(report)
+    assert "<th>timeout</th><td>2.00 s (test)</td>" in page
+    latency = page.split('data-panel="latency">', 1)[1].split("</g>", 1)[0]
+    assert ">latency, test ms</text>" in latency
+    assert "6.05 s: p99 2000.0 test ms</title>" in latency
+    assert "p99 400.0" not in latency

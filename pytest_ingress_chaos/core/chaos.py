@@ -33,6 +33,7 @@ from ..base.specs import (
     ServiceSpec,
 )
 from ..base.units import boolean, format_seconds, shown
+from .disruption import STEP
 from .timeline import Timeline
 
 # How long (test seconds) a chaos action that waits (rollout, drain) may take before the backend
@@ -232,8 +233,11 @@ class Chaos:
                                  f"{format_seconds(pause)} deregistration wait of "
                                  f"{', '.join(victims)}, before the drain")
             pods = [pod for pod in self.service.pods() if pod.running]
+        # After the exclusion the drain is the same action's second step, not an action of
+        # its own: the disruption table lists the action once, from the exclusion on.
+        kind = "drain_node" if pause is None else "drain_node" + STEP + "drain"
         for node in victims:
-            self._record("drain_node", node, f"drain_node: draining {node} (cordon, evict "
+            self._record(kind, node, f"drain_node: draining {node} (cordon, evict "
                          f"{sum(pod.node == node for pod in pods)} pods, terminate)")
             self.service.drain_node(node, wait=wait,
                                     timeout=self.timeline.clock.wall(WAIT_DEADLINE))

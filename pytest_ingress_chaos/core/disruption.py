@@ -34,6 +34,9 @@ from ..base.events import Event
 # Chaos events of one kind this close together (test seconds) are one action: kill_pods(count=3)
 # records one event per pod it kills.
 ACTION_GAP = 0.25
+# A chaos event of kind "<action>:<step>" is a later step of the action before it, on the same
+# subjects (drain_node's drain after its exclusion wait), not an action of its own.
+STEP = ":"
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,19 @@ def _up(event: Event) -> bool:
         event.kind == "target.registered" and "(healthy)" in event.message)
 
 def chaos_actions(events: Sequence[Event]) -> list[Event]:
-    """The chaos actions among ``events``: chaos events, those of one action merged."""
+    """The chaos actions among ``events``: chaos events, those of one action merged, later
+    steps of an action (kind ``<action>:<step>``) part of it."""
     actions: list[Event] = []
     for event in events:
         if event.source != "chaos":
             continue
         last = actions[-1] if actions else None
+        action, _, step = event.kind.partition(STEP)
+        if step and last is not None and last.kind == action and all(
+                subject in last.subject.split(", ") for subject in event.subject.split(", ")):
+            continue
+        if step:  # a step whose start is not among the events: it stands for its action
+            event = dataclasses.replace(event, kind=action)
         if last is not None and last.kind == event.kind and event.at - last.at <= ACTION_GAP:
             actions[-1] = Event(last.at, last.source, last.kind,
                                 f"{last.subject}, {event.subject}", last.message)

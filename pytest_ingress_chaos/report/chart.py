@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import outcomes
+from ..base.clock import TestClock
 from ..core.result import BUCKET
 
 # More bars than this are merged, k buckets to a bar: an hour at 100 ms would be 36,000 bars,
@@ -152,7 +153,7 @@ class ChartData:
     error_windows: list[Span]
     actions: list[Action]
     has_latency: bool  # False for a report written before buckets had latency
-    time_scale: float = 1.0  # times are test seconds; latencies wall-clock ms
+    time_scale: float = 1.0  # times are test seconds; the buckets' latencies wall-clock ms
 
     @property
     def bucket_ms(self) -> int:
@@ -164,12 +165,21 @@ class ChartData:
         return f"requests per {self.bucket_ms}{test} ms"
 
     @property
+    def latency_unit(self) -> str:
+        return "test ms" if self.time_scale != 1 else "ms"
+
+    @property
     def latency_label(self) -> str:
-        return "latency, wall-clock ms" if self.time_scale != 1 else "latency, ms"
+        return f"latency, {self.latency_unit}"
+
+    def _test_ms(self, wall_ms: float) -> float:
+        # Drawn in test seconds, as the time axis and the request timeout are: under a time
+        # scale a request that times out sits at the timeout, not the scale times lower.
+        return TestClock(self.time_scale).test(wall_ms)
 
     def latency_lines(self, percentile: str) -> list[list[tuple[float, float]]]:
-        """(bar middle, ms) of one percentile, split where bars have no requests: a line does
-        not pretend to know the latency of a bucket that sent nothing."""
+        """(bar middle, test ms) of one percentile, split where bars have no requests: a line
+        does not pretend to know the latency of a bucket that sent nothing."""
         lines: list[list[tuple[float, float]]] = []
         current: list[tuple[float, float]] = []
         for bar in self.bars:
@@ -179,13 +189,13 @@ class ChartData:
                     lines.append(current)
                 current = []
             else:
-                current.append((bar.at + bar.width / 2, float(value)))
+                current.append((bar.at + bar.width / 2, self._test_ms(float(value))))
         if current:
             lines.append(current)
         return lines
 
     def latency_range(self) -> tuple[float, float]:
-        values = [v for bar in self.bars for p in PERCENTILES
+        values = [self._test_ms(v) for bar in self.bars for p in PERCENTILES
                   if (v := bar.latency_ms.get(p)) is not None]
         return (min(values), max(values)) if values else (1.0, 1000.0)
 

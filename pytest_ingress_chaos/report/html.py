@@ -22,6 +22,7 @@ from ..base.outcomes import format_counts
 from ..base.units import DurationStyle, format_duration
 from . import svg
 from .chart import (
+    CHAOS_COLOUR,
     ERROR_WINDOW_COLOUR,
     PERCENTILE_COLOURS,
     PERCENTILES,
@@ -54,6 +55,8 @@ ul.legend li { display: flex; align-items: center; gap: 5px; }
 .swatch { width: 12px; height: 12px; display: inline-block; border: 1px solid #0002; }
 .swatch.line { height: 3px; border: 0; }
 .swatch.window { opacity: 0.35; }
+/* As the figure draws an action: a dashed upright line, not a solid one like p99's. */
+.swatch.chaos { width: 0; height: 14px; border: 0; border-left: 2px dashed; }
 svg.figure { display: block; max-width: 100%; height: auto; }
 svg .tick { font-size: 10px; fill: #616161; }
 svg .axis-title { font-size: 11px; fill: #424242; }
@@ -84,7 +87,7 @@ def _legend(data: ChartData) -> str:
               f'</span>latency {p}</li>' for p in PERCENTILES]
     items.append(f'<li><span class="swatch window" style="background:{ERROR_WINDOW_COLOUR}">'
                  '</span>error window</li>')
-    items.append('<li><span class="swatch line" style="background:#212121"></span>'
+    items.append(f'<li><span class="swatch chaos" style="border-color:{CHAOS_COLOUR}"></span>'
                  'chaos action</li>')
     return f'<ul class="legend" data-legend="chart">{"".join(items)}</ul>'
 
@@ -103,8 +106,9 @@ def _time_scale(result: Mapping[str, Any]) -> str:
     duration = float(result.get("duration", 0.0))
     wall = TestClock(scale).wall(duration)
     return (f"{scale:g}: {duration:.2f} test s = {wall:.2f} wall-clock s; rates are "
-            "per wall-clock second; every other time on this page is in test seconds, "
-            "latencies in wall-clock ms")
+            "per wall-clock second; every other time on this page is in test seconds, the "
+            "latency chart in test ms (as the timeout), the latency row in wall-clock ms "
+            "(as the terminal report)")
 
 
 def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
@@ -121,6 +125,8 @@ def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
                      f"{float(result.get('achieved_rate', 0.0)):.2f} achieved)"),
         ("errors", f"{_e(result.get('errors', 0))} charged to the ingress"),
         ("outcomes", _e(format_counts(result.get("by_outcome", {})))),
+        ("timeout", _s(context.get("timeout"))
+                    + (" (test)" if float(result.get("time_scale", 1.0)) != 1 else "")),
         ("latency", " ".join(f"{p} {float(latency[p]):.1f} ms" for p in
                              ("p50", "p90", "p99", "max") if p in latency) or "-"),
         ("seed", _e(context.get("seed", "?"))),

@@ -102,6 +102,7 @@ class Interval:
 @dataclass
 class Row:
     subject: str
+    label: str = ""  # what the page writes for the row, when the subject alone does not say
     intervals: list[Interval] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
 
@@ -128,6 +129,11 @@ def lanes(events: Sequence[Mapping[str, Any]], start: float, end: float) -> list
 
     def row(lane: str, subject: str) -> Row:
         return rows.setdefault((lane, subject), Row(subject))
+
+    # The Service's full endpoint list shares its lane with the per-pod endpoints: its row is
+    # named as the whole Service, not mistaken for a pod called after it.
+    services = {str(e["subject"]) for e in events if e.get("kind") == EventKind.ENDPOINTS_UPDATED
+                and e.get("source") != "chaos"}
 
     def close(key: tuple[str, str], at: float) -> None:
         since, state, message = opened.pop(key)
@@ -156,7 +162,9 @@ def lanes(events: Sequence[Mapping[str, Any]], start: float, end: float) -> list
         if since <= end:
             row(*key).intervals.append(Interval(max(since, start), end, state, message, True))
     by_lane: dict[str, Lane] = {}
-    for (lane, _), found in rows.items():
+    for (lane, subject), found in rows.items():
+        if lane == "endpoints" and subject in services:
+            found.label = f"Service {subject}: all endpoints"
         if found.intervals or found.marks:
             by_lane.setdefault(lane, Lane(lane)).rows.append(found)
     return [by_lane[name] for name in LANE_ORDER if name in by_lane]

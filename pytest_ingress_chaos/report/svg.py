@@ -160,9 +160,9 @@ class _Figure:
                 self.add(f'<polyline class="latency" data-percentile="{percentile}" '
                          f'points="{points}" fill="none" stroke="{colour}" stroke-width="1.4"/>')
                 for t, ms in line:  # the values, on hover
+                    value = f"{_s(t)}: {percentile} {ms:.1f} {self.data.latency_unit}"
                     self.add(f'<circle class="latency-point" cx="{_f(self.x(t))}" '
-                             f'cy="{_f(y(ms))}" r="1.6" fill="{colour}">'
-                             f'{_title(f"{_s(t)}: {percentile} {ms:.1f} ms")}</circle>')
+                             f'cy="{_f(y(ms))}" r="1.6" fill="{colour}">{_title(value)}</circle>')
         self.add(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(bottom)}" '
                  f'y2="{_f(bottom)}"/>', "</g>")
         self.time_axis(bottom)
@@ -187,7 +187,7 @@ class _Figure:
                 middle = y + ROW / 2
                 self.add(f'<g class="row" data-subject="{escape(row.subject)}">',
                          f'<text class="subject" x="{LEFT - 6}" y="{_f(middle + 4)}" '
-                         f'text-anchor="end">{escape(row.subject)}</text>')
+                         f'text-anchor="end">{escape(row.label or row.subject)}</text>')
                 for interval in row.intervals:
                     self._interval(row.subject, interval, middle)
                 for mark in row.marks:
