@@ -8,7 +8,8 @@ Each small rule has its one home here:
 - ``clock``: test seconds <-> wall seconds, the one owner of the time scale and its range.
 - ``outcomes``: the kinds of request outcome, which of them are a success (``is_success``,
   ``is_success_label``), how counts of them are written (``format_counts``: ``502 x20``), and
-  how a load window ended (``VerdictKind``: pass, fail, void).
+  how a load window ended (``VerdictKind``: pass, fail, void,
+  interrupted).
 - ``errors``: the package's one exception tree (its docstring draws all of it).
 - ``events``: what happened on the timeline: ``EventKind`` (every kind a backend may report),
   ``Event``, the ``EventSink`` backends report into, and ``timeline_line``.

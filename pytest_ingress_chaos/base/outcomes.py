@@ -88,6 +88,8 @@ class VerdictKind(str, enum.Enum):
     PASS = "pass"
     FAIL = "fail"  # the ingress broke the SLO
     VOID = "void"  # the load generator could not hold its schedule: neither pass nor fail
+    # Stopped by the user (Ctrl-C) before its end: a partial window proves nothing either way.
+    INTERRUPTED = "interrupted"
 
     def __str__(self) -> str:
         return self.value

@@ -25,7 +25,7 @@ from .chaos import ChaosSchedule
 from .load.generator import LoadGenerator
 from .result import LoadResult, summarize
 from .timeline import Timeline
-from .verdict import FAIL, VOID, judge
+from .verdict import FAIL, INTERRUPTED, VOID, judge
 
 # Test seconds a sleep may end past the window's end: sleeps that add up to the duration also
 # wait for the chaos calls between them, which take time of their own.
@@ -102,7 +102,11 @@ class IngressLoad:
                 f"{units.format_seconds(self.spec.duration)} has {left:.2f} s left, and a sleep "
                 "past its end would block after the load has stopped; sleep at most what is "
                 "left, or lengthen ingress_load(duration=)")
-        self.timeline.clock.sleep(seconds)
+        try:
+            self.timeline.clock.sleep(seconds)
+        except KeyboardInterrupt:
+            self._keep_interrupted()
+            raise
 
     def run(self) -> LoadResult:
         """Finish the load window (starting it if needed) and apply the SLO.
@@ -130,6 +134,9 @@ class IngressLoad:
             self.start()
         try:
             self._generator.wait()
+        except KeyboardInterrupt:
+            self._keep_interrupted()
+            raise
         finally:
             if self._schedule is not None:
                 self._schedule.stop()
@@ -146,6 +153,18 @@ class IngressLoad:
         if self.verdict_error is not None:
             raise self.verdict_error
         return self.result
+
+    def _keep_interrupted(self) -> None:
+        """Ctrl-C inside the window: stop the load (which stamps the window's end) and keep
+        what was measured so far as :attr:`result`, marked interrupted, with no verdict: the
+        window did not run its course, so it can neither pass nor fail the ingress."""
+        try:
+            self.close()
+        finally:
+            result = summarize(self.timeline, self.spec.rate, ignore=self.slo.ignore,
+                               recovered_after=self.slo.recovered_after)
+            self.result = dataclasses.replace(result, verdict=INTERRUPTED.value,
+                                              interrupted=True)
 
     def close(self) -> None:
         """Stop the load and the schedule without a verdict (teardown after a failure)."""

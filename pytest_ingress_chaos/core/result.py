@@ -92,6 +92,9 @@ class LoadResult:
     time_scale: float = 1.0
     verdict: str = outcomes.VerdictKind.PASS.value  # a VerdictKind value, a plain str
     violations: list[str] = field(default_factory=list)
+    # Ctrl-C ended the window early: the figures are what was measured until then, and there
+    # is no verdict (verdict "interrupted"): the chaos may not have run, nor the ALB recovered.
+    interrupted: bool = False
 
     @property
     def longest_disruption(self) -> Disruption | None:

@@ -26,6 +26,7 @@ from .result import RATE_TOLERANCE, LoadResult
 
 # The verdict kinds under the names the glue imports them by.
 PASS, FAIL, VOID = VerdictKind.PASS, VerdictKind.FAIL, VerdictKind.VOID
+INTERRUPTED = VerdictKind.INTERRUPTED
 # What chaos sets going: a window that ends before these have happened has not seen the story.
 CHAOS_CONSEQUENCES = frozenset({
     EventKind.POD_DELETED, EventKind.POD_PRESTOP, EventKind.POD_SIGNAL, EventKind.POD_EXITED,

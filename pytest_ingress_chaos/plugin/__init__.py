@@ -37,7 +37,11 @@ from .fixtures import (
 )
 from .options import pytest_addoption, settings_of
 from .planning import pytest_generate_tests, pytest_runtest_setup
-from .reporting import pytest_ingress_generate_json, pytest_runtest_makereport
+from .reporting import (
+    pytest_ingress_generate_json,
+    pytest_runtest_call_interrupted,
+    pytest_runtest_makereport,
+)
 from .session import IngressSession, backend_markers
 from .sweep import pytest_cmdline_main
 from .window import pytest_enter_pdb, pytest_runtest_call
@@ -46,8 +50,8 @@ __all__ = [
     "_ingress_plan", "ingress_backend", "ingress_chaos", "ingress_load", "ingress_mode",
     "ingress_service", "pytest_addhooks", "pytest_addoption", "pytest_cmdline_main",
     "pytest_configure", "pytest_enter_pdb", "pytest_generate_tests",
-    "pytest_ingress_generate_json", "pytest_runtest_call", "pytest_runtest_makereport",
-    "pytest_runtest_setup",
+    "pytest_ingress_generate_json", "pytest_runtest_call", "pytest_runtest_call_interrupted",
+    "pytest_runtest_makereport", "pytest_runtest_setup",
 ]
 
 

@@ -1,6 +1,7 @@
 """A finished window's result in every report: the test's report section and JUnit
 properties, the JSON, HTML, PNG and CSV files, the one-line summaries, and the session's
-summary row."""
+summary row. A window Ctrl-C interrupted is published too, marked so, though pytest makes no
+report of its test."""
 
 from __future__ import annotations
 
@@ -45,6 +46,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     # The row travels with the report (to the xdist controller too); the session collects it.
     setattr(report, ROW_ATTRIBUTE, _summary_row(item, entry, result, report).to_json())
     return report
+
+
+# A pytest_runtest_call wrapper under a name of its own (window.py has the other one);
+# pytest takes only names starting "pytest_" as hooks.
+@pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_runtest_call")
+def pytest_runtest_call_interrupted(item: pytest.Item) -> Generator[None, object, object]:
+    """Ctrl-C in the test's call phase: pytest re-raises the KeyboardInterrupt without a
+    report of the test, so the window the interrupt cut short (the load window keeps what it
+    measured, marked interrupted) is published here, before the session writes its index and
+    its summary. The outermost wrapper: the live progress line is gone by then."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        entry = item.stash.get(WINDOW_KEY, None)
+        if entry is not None and entry.window.result is not None and not entry.published:
+            _publish_interrupted(item, entry, entry.window.result)
+        raise
+
+
+def _publish_interrupted(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> None:
+    """The report files and the summary row of a window cut short by Ctrl-C. A file that
+    cannot be written is said on the terminal: there is no test report left to fail."""
+    entry.published = True
+    try:
+        _publish_before_report(item, entry, result)
+    except ReportNotWritten as exc:
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(str(exc), yellow=True)
+    note = f"Ctrl-C after {result.duration:.2f}s: no verdict"
+    row = _row(item, entry, result, "interrupted", note)
+    session_of(item.config).rows.append(row)
 
 
 def _crash_message_to_headline(call: pytest.CallInfo[None], entry: WindowEntry,
@@ -207,9 +240,14 @@ def _summary_row(item: pytest.Item, entry: WindowEntry, result: LoadResult,
         verdict = "VOID"
     else:
         verdict = "ok" if report.passed else "FAILED"
+    return _row(item, entry, result, verdict)
+
+
+def _row(item: pytest.Item, entry: WindowEntry, result: LoadResult, verdict: str,
+         note: str = "") -> SummaryRow:
     return SummaryRow(
         test=item.nodeid, mode=entry.context.mode, requests=result.requests,
         errors=result.errors, by_outcome=result.by_outcome,
         windows=tuple((round(w.start, 2), round(w.end, 2)) for w in result.error_windows),
         disruption=terminal.disruption_cell(result), verdict=verdict,
-        dereg_lag=terminal.lag_cell(result))
+        dereg_lag=terminal.lag_cell(result), note=note)

@@ -47,7 +47,7 @@ table.index td:first-child { overflow-wrap: anywhere; }  /* long test ids wrap, 
 .verdict { display: inline-block; padding: 1px 10px; border-radius: 3px; color: #fff;
            font-weight: 600; }
 .verdict.pass { background: #2e7d32; } .verdict.fail { background: #c62828; }
-.verdict.void { background: #757575; }
+.verdict.void { background: #757575; } .verdict.interrupted { background: #ef6c00; }
 ul.violations { margin: 4px 0; color: #b71c1c; }
 ul.legend { list-style: none; padding: 0; margin: 6px 0; display: flex; flex-wrap: wrap;
             gap: 4px 16px; }
@@ -111,12 +111,20 @@ def _time_scale(result: Mapping[str, Any]) -> str:
             "(as the terminal report)")
 
 
+def _interrupted(result: Mapping[str, Any]) -> str:
+    """Why an interrupted window has no verdict, after its verdict mark."""
+    if not result.get("interrupted"):
+        return ""
+    return (f" Ctrl-C after {_s(result.get('duration'))}: no verdict; the figures are what was "
+            "measured until then, and a partial window proves nothing either way")
+
+
 def _summary(context: Mapping[str, Any], result: Mapping[str, Any]) -> str:
     verdict = str(result.get("verdict", "?"))
     latency = result.get("latency", {})
     rows = [
         ("verdict", f'<span class="verdict {_e(verdict)}" data-verdict="{_e(verdict)}">'
-                    f"{_e(verdict)}</span>"),
+                    f"{_e(verdict)}</span>{_interrupted(result)}"),
         ("mode", _e(context.get("mode", "?"))),
         ("backend", _e(context.get("backend", "?"))),
         ("url", _e(context.get("url", "?"))),

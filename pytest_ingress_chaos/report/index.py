@@ -98,10 +98,12 @@ def render(entries: list[Entry], run: str) -> str:
     body = (f'<table class="list index">{head}{"".join(rows)}</table>' if rows
             else '<p class="muted">no load window in this run</p>')
     failed = sum(1 for e in entries if e.verdict != VerdictKind.PASS)
+    interrupted = sum(1 for e in entries if e.verdict == VerdictKind.INTERRUPTED)
+    cut = f" ({interrupted} interrupted: no verdict)" if interrupted else ""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>ingress-chaos run {escape(run)}</title><style>{STYLE}</style></head><body>"
             f"<h1>ingress-chaos run {escape(run)}</h1>"
-            f"<p>{len(entries)} load windows, {failed} not passed.</p>{body}</body></html>\n")
+            f"<p>{len(entries)} load windows, {failed} not passed{cut}.</p>{body}</body></html>\n")
 
 
 def write(directory: Path, run: str) -> Path:

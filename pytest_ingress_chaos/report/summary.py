@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 # The verdict column, as pytest names the test's outcome (a void window is neither a pass nor
-# a failure of the ingress).
-VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS", "CRASHED")
+# a failure of the ingress; nor is a window Ctrl-C interrupted).
+VERDICT_LABELS = ("ok", "FAILED", "VOID", "xfail", "XPASS", "CRASHED", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class SummaryRow:
     disruption: str  # the disruption column (terminal.disruption_cell)
     verdict: str  # one of VERDICT_LABELS
     dereg_lag: str  # the dereg lag column (terminal.lag_cell): the ALB's lag behind the chaos
-    note: str = ""  # said after the test id: why a row has no figures (a crashed worker)
+    note: str = ""  # said after the test id: why a row has no (whole) figures: a crashed
+    # worker, a window interrupted
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICT_LABELS:

@@ -36,9 +36,18 @@ def headline(result: LoadResult, context: ReportContext) -> str:
     return "\n".join(lines)
 
 
+def interrupted_line(result: LoadResult) -> str:
+    """What an interrupted window is, said wherever its figures are shown."""
+    return (f"ingress window interrupted (Ctrl-C) after {result.duration:.2f}s: no verdict; "
+            "the figures are what was measured until then, and a partial window proves "
+            "nothing either way")
+
+
 def render(result: LoadResult, context: ReportContext) -> str:
     """The whole report: the headline (if the test failed), then the figures and the story."""
     lines = [headline(result, context), ""] if result.violations else []
+    if result.interrupted:
+        lines += [interrupted_line(result), ""]
     lines += [
         f"{result.duration:.2f}s load @ {context.url} (mode {context.mode}, backend "
         f"{context.backend}, seed {context.seed})",
@@ -160,9 +169,12 @@ def disruption_cell(result: LoadResult) -> str:
 
 def summary_table(rows: Iterable[SummaryRow]) -> list[str]:
     """The session's summary table, one line per load window, sorted by test id."""
-    lines = [f"{'verdict':<8} {'mode':<9} {'requests':>8} {'errors':>7} {'disruption':>10}  "
-             "error windows (s)  dereg lag  test"]
-    for row in sorted(rows, key=lambda r: r.test):
+    rows = sorted(rows, key=lambda r: r.test)
+    # As wide as its widest label: "interrupted" is the one longer than the header.
+    width = max([len("verdict") + 1, *(len(row.verdict) for row in rows)])
+    lines = [f"{'verdict':<{width}} {'mode':<9} {'requests':>8} {'errors':>7} "
+             f"{'disruption':>10}  error windows (s)  dereg lag  test"]
+    for row in rows:
         windows = ", ".join(f"{a:g}..{b:g}" for a, b in row.windows[:SUMMARY_WINDOWS]) or "-"
         if len(row.windows) > SUMMARY_WINDOWS:
             windows += f" +{len(row.windows) - SUMMARY_WINDOWS} more"
@@ -171,7 +183,7 @@ def summary_table(rows: Iterable[SummaryRow]) -> list[str]:
         suffix = f"  ({errors})" if errors else ""
         if row.note:
             suffix += f"  ({row.note})"
-        lines.append(f"{row.verdict:<8} {row.mode:<9} {row.requests:>8} "
+        lines.append(f"{row.verdict:<{width}} {row.mode:<9} {row.requests:>8} "
                      f"{row.errors:>7} {row.disruption:>10}  {windows:<17}  "
                      f"{row.dereg_lag:>9}  {row.test}{suffix}")
     return lines

@@ -68,6 +68,7 @@ class LoadGenerator:
         self._start_at: float | None = None
         self._workers: LoadWorkers | None = None
         self._stop = threading.Event()
+        self._done = threading.Event()  # set by the load thread as it ends
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -105,7 +106,7 @@ class LoadGenerator:
 
     @property
     def finished(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
+        return self._done.is_set()
 
     def remaining(self) -> float:
         """Wall seconds left in the window (0 when it is over or not started)."""
@@ -142,14 +143,17 @@ class LoadGenerator:
                 self.timeline.not_sent += result["not_sent"]
 
     def _join(self, deadline: float) -> None:
+        # The thread's own "done" event, not Thread.join(): a join that Ctrl-C interrupts
+        # marks the thread stopped while it still runs (CPython 3.11's _wait_for_tstate_lock
+        # releases, on any exception, the lock the live thread holds), and every later join
+        # returns at once: stop() would not wait for the window's end and its figures.
         assert self._thread is not None
-        self._thread.join(timeout=deadline)
-        if self._thread.is_alive():
+        if not self._done.wait(timeout=deadline):
             self._stop.set()
-            self._thread.join(timeout=self.timeout + _STOP_GRACE)
-            if self._thread.is_alive():
+            if not self._done.wait(timeout=self.timeout + _STOP_GRACE):
                 raise LoadGeneratorError(
                     f"the load thread did not stop within {deadline:.1f} s of its deadline")
+        self._thread.join()  # past its last line: at once
         self._raise_thread_error()
 
     def _raise_thread_error(self) -> None:
@@ -169,6 +173,7 @@ class LoadGenerator:
             self._error = exc
         finally:
             self._ready.set()
+            self._done.set()
 
     async def _run(self) -> None:
         spec = self.spec
