@@ -44,7 +44,7 @@ from ..backends.sim.dataplane import DEFAULTS, SimTimings
 from ..base.clock import TIME_SCALE, TestClock
 from ..base.errors import SettingsError
 from ..base.stopsignals import StopSignals
-from ..base.units import argparse_type
+from ..base.units import Count, Number, argparse_type
 from . import nodesweep
 from .albcontroller import AlbController
 from .controlplane import Binaries, ControlPlane, ControlPlaneError, find_binaries
@@ -53,6 +53,11 @@ from .kubeapi import KubeApi
 from .kubelet import Kubelet
 from .netplan import MAX_NODES, NetPlan
 from .nodes import NodesUnavailable, RealNodes, unavailable
+
+# What the command line takes: as many stand-in nodes as the simulator has (real nodes are
+# bounded by the address plan, checked apart), lags of up to ten minutes (NaN is no lag).
+NODES = Count(minimum=1, maximum=100)
+LAG = Number(minimum=0.0, maximum=600.0, above_minimum=False, note=" seconds")
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -368,19 +373,20 @@ def _parser() -> argparse.ArgumentParser:
         "stand-in that serves Ingresses of class alb. Prints the kubeconfig path as its first "
         "line, logs on stderr, stops everything on Ctrl-C or SIGTERM.",
     )
-    parser.add_argument("--nodes", type=int, default=3, help="nodes to register (default 3)")
+    parser.add_argument("--nodes", type=argparse_type(NODES, "count"), default=3,
+                        help="nodes to register (default 3)")
     parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
-    parser.add_argument("--registration-lag", type=float, default=DEFAULTS.registration_lag,
+    parser.add_argument("--registration-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.registration_lag,
                         help="the ALB controller's lag before registering new ip targets, "
                         "seconds (default %(default)g)")
-    parser.add_argument("--deregistration-lag", type=float, default=DEFAULTS.deregistration_lag,
+    parser.add_argument("--deregistration-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.deregistration_lag,
                         help="its lag before deregistering gone ip targets (default "
                         "%(default)g)")
-    parser.add_argument("--lag-jitter", type=float, default=DEFAULTS.lag_jitter,
+    parser.add_argument("--lag-jitter", type=argparse_type(LAG, "seconds"), default=DEFAULTS.lag_jitter,
                         help="each lag is drawn from lag +- jitter (default %(default)g)")
-    parser.add_argument("--kubelet-lag", type=float, default=DEFAULTS.kubelet_lag,
+    parser.add_argument("--kubelet-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.kubelet_lag,
                         help="from a pod's deletion to the kubelet acting on it (default "
                         "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")
@@ -395,18 +401,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.nodes < 1:
-        parser.error("--nodes must be at least 1")
+def _check_real_nodes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not args.stand_in_nodes and args.nodes > MAX_NODES:
         parser.error(f"--nodes: real nodes support at most {MAX_NODES}")
     if not args.stand_in_nodes and args.time_scale != 1:
         parser.error("--time-scale: real nodes run in real time (a kubelet's preStop sleep "
                      "and grace period are wall-clock seconds); a time scale other than 1 "
                      "needs --stand-in-nodes")
-    for name in ("registration_lag", "deregistration_lag", "lag_jitter", "kubelet_lag"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0")
 
 
 def _sweep() -> int:
@@ -425,7 +426,7 @@ def _sweep() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _positive(parser, args)
+    _check_real_nodes(parser, args)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.DEBUG if args.verbose else logging.INFO,

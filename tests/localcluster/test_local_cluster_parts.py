@@ -283,3 +283,20 @@ def test_the_local_cluster_takes_the_time_scale_range_of_the_options(
         in capsys.readouterr().err
     with pytest.raises(SettingsError, match=r"LocalCluster\(time_scale=20.0\): expected a number"):
         LocalCluster(time_scale=20.0)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--nodes", "100000"], "argument --nodes: expected a whole number from 1 to 100, got '100000'"),
+    (["--nodes", "0"], "argument --nodes: expected a whole number from 1 to 100, got '0'"),
+    (["--registration-lag", "nan"],
+     "argument --registration-lag: expected a number from 0 to 600 seconds, got 'nan'"),
+    (["--kubelet-lag", "-1"],
+     "argument --kubelet-lag: expected a number from 0 to 600 seconds, got '-1'"),
+])
+def test_the_local_cluster_refuses_flags_out_of_range(
+        args: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked like every other setting (issue 14): a NaN lag or 100,000 nodes was accepted."""
+    with pytest.raises(SystemExit) as exited:
+        cluster_main(args)
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
