@@ -130,7 +130,10 @@ def test_a_worker_that_cannot_reach_the_cluster_fails_each_setup_with_one_line(
             "credentials: Unauthorized (HTTP 401)")
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
-    assert out.count(says) == 2, out  # each test's setup error: the sentence alone
+    # each test's setup error: the sentence alone, as its "ERROR at setup" section (the short
+    # summary repeats it, untruncated under CI=true, so count the sections)
+    sections = out.split("short test summary info")[0]
+    assert sections.count(says) == 2, out
     assert "Traceback" not in out and "pytest_ingress_chaos/" not in out, out
 
 
@@ -201,5 +204,6 @@ def test_the_ca_bundle_option_makes_a_private_ca_trusted(
                                                 f"--ingress-ca-bundle={bundle}", timeout=60)
         untrusted = pytester.runpytest_subprocess(*QUIET, f"--ingress-url={https}", timeout=60)
     trusted.assert_outcomes(passed=1)
-    untrusted.assert_outcomes(failed=1)
+    # without the bundle, the check of the URL before the window refuses it (issue 17)
+    untrusted.assert_outcomes(errors=1)
     assert "tls certificate verify failed" in untrusted.stdout.str()

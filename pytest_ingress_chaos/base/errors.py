@@ -22,6 +22,7 @@ this tree all the same (``tests/test_errors.py`` checks every exception class of
     +-- NameNotResolved          the target's name did not resolve in time; the engines record
     |                            it as a dns failure [core.load.names]
     +-- ProgressError            the live progress line failed or its thread would not stop
+    +-- ReportNotWritten         a test's report files could not be made [plugin.reporting]
     +-- BackendError             the backend refused or failed a request
     |   +-- BackendTimeout       a wait ran past its deadline (the message says what it saw)
     |   +-- SimulatorError       the simulator process refused a request or died

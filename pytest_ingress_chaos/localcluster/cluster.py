@@ -58,6 +58,7 @@ from .nodes import NodesUnavailable, RealNodes, unavailable
 # bounded by the address plan, checked apart), lags of up to ten minutes (NaN is no lag).
 NODES = Count(minimum=1, maximum=100)
 LAG = Number(minimum=0.0, maximum=600.0, above_minimum=False, note=" seconds")
+SECONDS = argparse_type(LAG, "seconds")
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -378,15 +379,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=argparse_type(TIME_SCALE, "number"), default=1.0,
                         help="factor on every stand-in timing: 0.2 runs five times faster "
                         "(default 1); give pytest the same --ingress-time-scale")
-    parser.add_argument("--registration-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.registration_lag,
+    parser.add_argument("--registration-lag", type=SECONDS,
+                        default=DEFAULTS.registration_lag,
                         help="the ALB controller's lag before registering new ip targets, "
                         "seconds (default %(default)g)")
-    parser.add_argument("--deregistration-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.deregistration_lag,
+    parser.add_argument("--deregistration-lag", type=SECONDS,
+                        default=DEFAULTS.deregistration_lag,
                         help="its lag before deregistering gone ip targets (default "
                         "%(default)g)")
-    parser.add_argument("--lag-jitter", type=argparse_type(LAG, "seconds"), default=DEFAULTS.lag_jitter,
+    parser.add_argument("--lag-jitter", type=SECONDS,
+                        default=DEFAULTS.lag_jitter,
                         help="each lag is drawn from lag +- jitter (default %(default)g)")
-    parser.add_argument("--kubelet-lag", type=argparse_type(LAG, "seconds"), default=DEFAULTS.kubelet_lag,
+    parser.add_argument("--kubelet-lag", type=SECONDS,
+                        default=DEFAULTS.kubelet_lag,
                         help="from a pod's deletion to the kubelet acting on it (default "
                         "%(default)g)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the lags' jitter")

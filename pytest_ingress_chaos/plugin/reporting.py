@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ..base.errors import IngressChaosError
 from ..core.result import LoadResult
 from ..report import html, jsonreport, png, recordscsv, terminal
 from ..report.context import ReportContext
@@ -98,7 +99,7 @@ def _crash_message_to_headline(call: pytest.CallInfo[None], entry: WindowEntry,
         crash.message = f"{type(failure).__name__}: {headline}"
 
 
-class ReportNotWritten(Exception):
+class ReportNotWritten(IngressChaosError):
     """One test's report files could not be made: the message says which, where and why."""
 
 

@@ -347,7 +347,7 @@ def test_ip_mode_pod_kill_costs_errors(ingress_load):
 
 @pytest.mark.ingress_mode("ip")
 @pytest.mark.sample_service(prestop_sleep="15s", grace_period="45s")
-@pytest.mark.ingress_load(duration="30s")
+@pytest.mark.ingress_load(duration="40s")  # preStop 15 s from 5 s, then the kubelet's report
 def test_ip_mode_with_prestop_longer_than_the_lag_passes(ingress_load):
     ingress_load.run()
 """

@@ -286,7 +286,8 @@ def test_the_local_cluster_takes_the_time_scale_range_of_the_options(
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--nodes", "100000"], "argument --nodes: expected a whole number from 1 to 100, got '100000'"),
+    (["--nodes", "100000"],
+     "argument --nodes: expected a whole number from 1 to 100, got '100000'"),
     (["--nodes", "0"], "argument --nodes: expected a whole number from 1 to 100, got '0'"),
     (["--registration-lag", "nan"],
      "argument --registration-lag: expected a number from 0 to 600 seconds, got 'nan'"),
