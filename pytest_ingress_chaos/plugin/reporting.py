@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import reprlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,28 +164,29 @@ _SHOWN = reprlib.Repr()  # what a hook returned, cut short: a whole report would
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 60, 60
 
 
+def _hook_call(where: str, name: str, call: Callable[[], Any]) -> Any:
+    """A user's hook, called: whatever it raises becomes one line naming the hook."""
+    try:
+        return call()
+    except Exception as exc:
+        raise ReportNotWritten(f"ingress-chaos: {where}: {name} raised "
+                               f"{type(exc).__name__}: {exc}") from None
+
+
 def _report_data(item: pytest.Item, entry: WindowEntry, result: LoadResult) -> dict[str, Any]:
     """The JSON report as the user's hooks made it, checked: a hook that raises, or leaves
     something that is not a report, is named with what it did."""
     where = f"the JSON report of {item.nodeid}"
     hook = item.config.hook
-    try:
-        data = hook.pytest_ingress_generate_json(result=result, context=entry.context,
-                                                 item=item)
-    except Exception as exc:
-        raise ReportNotWritten(
-            f"ingress-chaos: {where}: pytest_ingress_generate_json raised "
-            f"{type(exc).__name__}: {exc}") from None
+    data = _hook_call(where, "pytest_ingress_generate_json",
+                      lambda: hook.pytest_ingress_generate_json(result=result,
+                                                                context=entry.context, item=item))
     wrong = _wrong_shape(data)
     if wrong:
         raise ReportNotWritten(f"ingress-chaos: {where}: pytest_ingress_generate_json "
                                f"returned {wrong}: {_SHOWN.repr(data)}")
-    try:
-        hook.pytest_ingress_update_json(report=data, item=item)
-    except Exception as exc:
-        raise ReportNotWritten(
-            f"ingress-chaos: {where}: pytest_ingress_update_json raised "
-            f"{type(exc).__name__}: {exc}") from None
+    _hook_call(where, "pytest_ingress_update_json",
+               lambda: hook.pytest_ingress_update_json(report=data, item=item))
     wrong = _wrong_shape(data)
     if wrong:
         raise ReportNotWritten(f"ingress-chaos: {where}: pytest_ingress_update_json left "
